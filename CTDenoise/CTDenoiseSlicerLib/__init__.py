@@ -1,0 +1,7 @@
+"""Slicer-side helpers of the CTDenoise module.
+
+Most files here are plain Python (no ``slicer``, ``qt`` or ``torch`` import) so that they are tested outside
+Slicer: the process runner, progress parsing, precision/device rules, dependency planning and the radiomics
+table. Only ``parameter_node``, ``logic``, ``widget``, ``slicer_nodes`` and ``self_test`` use Slicer's API.
+Importing this package imports nothing.
+"""

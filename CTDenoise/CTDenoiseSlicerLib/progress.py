@@ -1,0 +1,96 @@
+"""The engine's JSON progress protocol, read line by line, and the percent / time-left shown to the user.
+
+One JSON object per stdout line (see ``CTDenoiseLib/progress.py``):
+``{"event":"progress","done":k,"total":n}``, ``{"event":"info","message":...}``,
+``{"event":"done","output":PATH,"seconds":S}``, ``{"event":"error","message":...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+KNOWN_EVENTS = ("progress", "info", "done", "error")
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    kind: str
+    data: dict = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        return str(self.data.get("message", ""))
+
+
+def parse_event(line: str) -> EngineEvent | None:
+    """The event on one stdout line, or None for any other text (which is only logged)."""
+    text = line.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("event") not in KNOWN_EVENTS:
+        return None
+    if data["event"] == "progress":
+        try:
+            data["done"], data["total"] = int(data["done"]), int(data["total"])
+        except (KeyError, TypeError, ValueError):
+            return None
+    return EngineEvent(data["event"], data)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    percent: int
+    seconds_left: float | None
+
+    @property
+    def text(self) -> str:
+        if self.seconds_left is None:
+            return f"{self.percent} %"
+        return f"{self.percent} %, about {format_duration(self.seconds_left)} left"
+
+
+class ProgressTracker:
+    """Turns progress events into percent and an estimate of the time left.
+
+    The rate is measured from the first progress event, not from the start of the process: the engine spends
+    its first seconds importing torch and loading the model, which says nothing about the tiles to come.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._first: tuple[float, int] | None = None
+        self.snapshot = ProgressSnapshot(0, None)
+
+    def update(self, done: int, total: int) -> ProgressSnapshot:
+        now = self._clock()
+        if total <= 0:
+            self.snapshot = ProgressSnapshot(100 if done else 0, None)
+            return self.snapshot
+        done = min(max(done, 0), total)
+        if self._first is None:
+            self._first = (now, done)
+        first_time, first_done = self._first
+        seconds_left = None
+        if done > first_done:
+            rate = (now - first_time) / (done - first_done)
+            seconds_left = rate * (total - done)
+        self.snapshot = ProgressSnapshot(int(100 * done / total), seconds_left)
+        return self.snapshot
