@@ -1,0 +1,42 @@
+"""The networks offered in the Model selector, read from ``ctdenoise models --json``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+TITLES = {"stresnet": "STResNet", "srresnet": "SRResNet"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    architecture: str
+    precisions: tuple[str, ...]
+    summary: str = ""
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.name, self.name)
+
+
+# Shown until the engine has answered (or when it cannot: torch not yet installed).
+BUILTIN_MODELS = (
+    ModelInfo("stresnet", "stresnet", ("fp32", "fp16", "int8"), "STResNet (default): fast, for CPU or GPU."),
+    ModelInfo("srresnet", "srresnet", ("fp32", "fp16", "int8"), "SRResNet-3D: the slower reference network."),
+)
+
+
+def parse_models_json(text: str) -> list[ModelInfo]:
+    """Models from the engine's JSON; the default network first. Raises ValueError on malformed output."""
+    data = json.loads(text)
+    records = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        raise ValueError("'models --json' did not print a {\"models\": [...]} object")
+    models = [ModelInfo(str(r["name"]), str(r.get("architecture", "")), tuple(r.get("precisions", ("fp32",))),
+                        str(r.get("summary", ""))) for r in records]
+    return sorted(models, key=lambda m: (m.name != "stresnet", m.name != "srresnet", m.name))
+
+
+def find(models: list[ModelInfo] | tuple[ModelInfo, ...], name: str) -> ModelInfo | None:
+    return next((model for model in models if model.name == name), None)

@@ -1,0 +1,46 @@
+"""Parsing the engine's JSON progress lines and the percent / time-left estimate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "CTDenoise"))
+
+from CTDenoiseSlicerLib.engine_errors import extract_error_line  # noqa: E402
+from CTDenoiseSlicerLib.progress import ProgressTracker, format_duration, parse_event  # noqa: E402
+
+
+def test_parse_event_accepts_protocol_lines_and_ignores_everything_else() -> None:
+    assert parse_event('{"event":"progress","done":3,"total":8}').data == {"event": "progress", "done": 3, "total": 8}
+    assert parse_event('{"event":"done","output":"/t/o.nrrd","seconds":1.5}').kind == "done"
+    assert parse_event('{"event":"error","message":"bad input"}').message == "bad input"
+    for line in ("Loading model", "{not json", '{"event":"unknown"}', '{"event":"progress","done":"x","total":2}',
+                 "[1, 2]", ""):
+        assert parse_event(line) is None
+
+
+def test_tracker_measures_rate_from_the_first_progress_event() -> None:
+    times = iter([100.0, 110.0, 120.0, 130.0])
+    tracker = ProgressTracker(clock=lambda: next(times))
+    first = tracker.update(0, 4)
+    assert (first.percent, first.seconds_left) == (0, None)
+    assert tracker.update(1, 4).seconds_left == pytest.approx(30.0)  # 10 s per tile, 3 to go
+    snapshot = tracker.update(2, 4)
+    assert snapshot.percent == 50 and snapshot.seconds_left == pytest.approx(20.0)
+    assert snapshot.text == "50 %, about 20 s left"
+    assert tracker.update(9, 4).percent == 100  # clamped
+
+
+def test_format_duration() -> None:
+    assert [format_duration(s) for s in (4.4, 75, 3725)] == ["4 s", "1 min 15 s", "1 h 02 min"]
+
+
+def test_error_line_prefers_the_engines_line() -> None:
+    stderr = ["Traceback", "ctdenoise: error: no CT found. Load a CT.", "some later noise"]
+    assert extract_error_line(stderr, ["json message"], 1) == "no CT found. Load a CT."
+    assert extract_error_line(["warning"], ["json message"], 1) == "json message"
+    assert extract_error_line(["", "MemoryError: x", ""], [], 1) == "MemoryError: x"
+    assert "code 3" in extract_error_line([], [], 3)
