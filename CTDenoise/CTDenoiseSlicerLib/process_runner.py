@@ -191,13 +191,16 @@ class ProcessRunner:
         if self._process is not None:
             kill_process_tree(self._process)
 
-    def wait(self, timeout: float | None = None) -> RunResult:
-        """Block until the run ends (scripts, tests, the self-test); cancels it after ``timeout`` seconds."""
+    def wait(self, timeout: float | None = None, idle: Callable[[], None] | None = None) -> RunResult:
+        """Block until the run ends (scripts, tests, the self-test); cancels it after ``timeout`` seconds.
+        ``idle`` runs between polls (``slicer.app.processEvents`` keeps Slicer's window painted)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.poll():
             if deadline is not None and time.monotonic() > deadline:
                 self.cancel()
                 deadline = None
+            if idle:
+                idle()
             time.sleep(0.02)
         return self.result
 

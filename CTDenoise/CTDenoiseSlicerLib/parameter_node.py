@@ -1,0 +1,27 @@
+"""The module's typed parameters, saved with the scene. Widgets bind by their ``SlicerParameterName``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.parameterNodeWrapper import Minimum, WithinRange, parameterNodeWrapper
+
+from .device_options import Device, Precision
+
+
+@parameterNodeWrapper
+class CTDenoiseParameterNode:
+    inputVolume: vtkMRMLScalarVolumeNode
+    outputVolume: vtkMRMLScalarVolumeNode  # None: a new volume named after input, model and precision
+    model: str = "stresnet"  # filled from 'ctdenoise models --json', so not bound to a fixed Choice
+    precision: Precision = Precision.FP32
+    device: Device = Device.AUTO
+    maxTileMvox: Annotated[float, Minimum(0.0)] = 0.0  # 0: the engine decides
+    keepTemporaryFiles: bool = False
+    segmentation: vtkMRMLSegmentationNode
+    segmentId: str = ""
+    radiomicsInput: vtkMRMLScalarVolumeNode
+    radiomicsDenoised: vtkMRMLScalarVolumeNode
+    radiomicsReference: vtkMRMLScalarVolumeNode
+    flagThresholdPercent: Annotated[float, WithinRange(0.0, 1000.0)] = 10.0

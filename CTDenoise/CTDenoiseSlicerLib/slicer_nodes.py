@@ -1,0 +1,128 @@
+"""Moving volumes, segments and tables between the MRML scene and the engine's files, and showing results.
+
+Uses Slicer's API; every function here runs on the main thread and takes at most a moment (file I/O of one
+volume), never the denoising itself.
+"""
+
+from __future__ import annotations
+
+import math
+
+import slicer
+import vtk
+
+from .radiomics_table import FeatureTable
+
+
+def export_volume(node, path: str) -> str:
+    """Write a volume to NRRD without changing where the scene saves it (unlike ``saveNode``)."""
+    if not slicer.util.exportNode(node, path, {"useCompression": 0}):
+        raise RuntimeError(f"Could not write '{node.GetName()}' to {path}.")
+    return path
+
+
+def export_segment(segmentation, segment_id: str, reference_volume, path: str) -> str:
+    """One segment as a label map (value 1) on the reference volume's grid, written to NRRD."""
+    labelmap = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "CTDenoise nodule mask")
+    try:
+        ids = vtk.vtkStringArray()
+        ids.InsertNextValue(segment_id)
+        exported = slicer.modules.segmentations.logic().ExportSegmentsToLabelmapNode(
+            segmentation, ids, labelmap, reference_volume)
+        if not exported or labelmap.GetImageData() is None:
+            raise RuntimeError(f"Could not export segment '{segment_id}' on the grid of '{reference_volume.GetName()}'.")
+        return export_volume(labelmap, path)
+    finally:
+        slicer.mrmlScene.RemoveNode(labelmap)
+
+
+def load_result(path: str, input_volume, output_volume=None, name: str = ""):
+    """Read the engine's output into ``output_volume`` (created when None) with the input's geometry,
+    parent transform and window/level."""
+    loaded = slicer.util.loadVolume(path, {"show": False, "singleFile": True})
+    try:
+        if loaded.GetImageData().GetDimensions() != input_volume.GetImageData().GetDimensions():
+            raise RuntimeError("The engine's output does not have the input's dimensions.")
+        if output_volume is None:
+            output_volume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+        output_volume.SetAndObserveImageData(loaded.GetImageData())
+        output_volume.CopyOrientation(input_volume)
+        output_volume.SetAndObserveTransformNodeID(input_volume.GetTransformNodeID())
+    finally:
+        slicer.mrmlScene.RemoveNode(loaded)
+    copy_display(input_volume, output_volume)
+    return output_volume
+
+
+def copy_display(source, target) -> None:
+    target.CreateDefaultDisplayNodes()
+    source_display, target_display = source.GetDisplayNode(), target.GetDisplayNode()
+    if source_display is None or target_display is None:
+        return
+    target_display.SetAndObserveColorNodeID(source_display.GetColorNodeID())
+    target_display.SetAutoWindowLevel(False)
+    target_display.SetWindowLevel(source_display.GetWindow(), source_display.GetLevel())
+
+
+def show_side_by_side(left, right) -> None:
+    """Input on the left, result on the right, axial, with linked slice views."""
+    layout_manager = slicer.app.layoutManager()
+    if layout_manager is None:  # no main window (batch mode)
+        return
+    layout_manager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutSideBySideView)
+    for view_name, volume in (("Red", left), ("Yellow", right)):
+        slice_widget = layout_manager.sliceWidget(view_name)
+        if slice_widget is None:
+            continue
+        composite = slice_widget.mrmlSliceCompositeNode()
+        composite.SetBackgroundVolumeID(volume.GetID())
+        composite.SetForegroundVolumeID(None)
+        composite.SetLinkedControl(True)
+        slice_widget.mrmlSliceNode().SetOrientationToAxial()
+        slice_widget.sliceLogic().FitSliceToAll()
+
+
+def fill_table_node(table_node, table: FeatureTable) -> None:
+    """Feature, values, relative differences (NaN where the reference is 0) and flags as typed columns."""
+    vtk_table = table_node.GetTable()
+    vtk_table.Initialize()
+    features = vtk.vtkStringArray()
+    features.SetName("feature")
+    columns = [features]
+    for name in table.images:
+        column = vtk.vtkDoubleArray()
+        column.SetName(name)
+        columns.append(column)
+    for name in table.compared:
+        column = vtk.vtkDoubleArray()
+        column.SetName(f"relative difference {name} (%)")
+        columns.append(column)
+    flags = vtk.vtkStringArray()
+    flags.SetName("above threshold")
+    columns.append(flags)
+    for row in table.rows:
+        features.InsertNextValue(row.feature)
+        numbers = list(row.values) + [math.nan if d is None else d for d in row.relative_differences]
+        for column, value in zip(columns[1:-1], numbers):
+            column.InsertNextValue(value)
+        flags.InsertNextValue(", ".join(row.flagged))
+    for column in columns:
+        vtk_table.AddColumn(column)
+    table_node.Modified()
+
+
+def show_relative_difference_plot(table_node, table: FeatureTable, chart_name: str):
+    """A bar chart of each compared image's relative difference per feature, shown in the layout."""
+    chart = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLPlotChartNode", chart_name)
+    chart.SetTitle(f"Relative difference to {table.reference} (%), flag above {table.threshold_percent:g} %")
+    chart.SetXAxisTitle("feature (row of the table)")
+    chart.SetYAxisTitle("relative difference (%)")
+    for name in table.compared:
+        series = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", f"{chart_name} {name}")
+        series.SetAndObserveTableNodeID(table_node.GetID())
+        series.SetYColumnName(f"relative difference {name} (%)")
+        series.SetLabelColumnName("feature")
+        series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar)
+        chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    slicer.modules.plots.logic().ShowChartInLayout(chart)
+    return chart
