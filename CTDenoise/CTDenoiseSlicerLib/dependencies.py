@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass, field
 
 # pip requirement per distribution name (as in probe_environment.DISTRIBUTIONS)
-ENGINE_REQUIREMENTS = {"torch": "torch>=2.2", "scipy": "scipy>=1.10"}
-RADIOMICS_REQUIREMENTS = {"pyradiomics": "pyradiomics>=3.1"}
+# Kept equal to pyproject.toml's dependencies and 'radiomics' extra (a test checks it).
+ENGINE_REQUIREMENTS = {"torch": "torch>=2.2", "scipy": "scipy>=1.10", "safetensors": "safetensors>=0.4"}
+RADIOMICS_REQUIREMENTS = {"pyradiomics-bhklab": "pyradiomics-bhklab", "matplotlib": "matplotlib>=3.7"}
 PROTECTED = ("numpy", "SimpleITK")  # shipped with Slicer; never replaced
 TORCH_VERSION_REQUIREMENT = ">=2.2"
 
@@ -87,5 +88,5 @@ def pip_install_args(python: str, requirements: list[str], constraints_path: str
 def restart_needed(installed_names: list[str], loaded_modules: set[str] | dict) -> bool:
     """A restart is needed only when something Slicer has already imported was changed. The engine runs in its
     own process, so a fresh torch or scipy is used at the next run without restarting."""
-    import_names = {"pyradiomics": "radiomics", "PyWavelets": "pywt", "SimpleITK": "SimpleITK"}
+    import_names = {"pyradiomics-bhklab": "radiomics", "PyWavelets": "pywt"}
     return any(import_names.get(name, name) in loaded_modules for name in installed_names)

@@ -46,6 +46,7 @@ class RunResult:
     log: str  # everything the process printed, for "Show log"
     seconds: float
     output: str | None  # the path in the engine's "done" event
+    stdout: str = ""  # standard output alone (the JSON answer of 'models --json')
 
 
 def _start_options() -> dict:
@@ -93,6 +94,7 @@ class ProcessRunner:
         self._queue: queue.Queue = queue.Queue()
         self._process: subprocess.Popen | None = None
         self._log: list[str] = []
+        self._stdout: list[str] = []
         self._stderr: list[str] = []
         self._error_events: list[str] = []
         self._output: str | None = None
@@ -169,6 +171,7 @@ class ProcessRunner:
         if stream == "err":
             self._stderr.append(line)
             return
+        self._stdout.append(line)
         event = parse_event(line)
         if event is None:
             return
@@ -217,7 +220,8 @@ class ProcessRunner:
         if state is not RunState.SUCCEEDED:
             self._log.append(f"[{state.value}: {error}]")
         self.state = state
-        self.result = RunResult(state, return_code, error, self.log, time.monotonic() - self._started, self._output)
+        self.result = RunResult(state, return_code, error, self.log, time.monotonic() - self._started, self._output,
+                                "\n".join(self._stdout))
         try:
             if self._on_finished:
                 self._on_finished(self.result)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "CTDenoise"))
 
 from CTDenoiseSlicerLib import dependencies as deps  # noqa: E402
+from CTDenoiseSlicerLib import probe_environment as probe  # noqa: E402
 from CTDenoiseSlicerLib.engine_command import engine_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,18 +30,20 @@ def test_probe_runs_as_a_child_and_reports_this_environment() -> None:
 
 
 def test_missing_counts_a_broken_torch() -> None:
-    env = deps.Environment({"torch": None, "scipy": "1.13", "pyradiomics": None})
+    env = deps.Environment({"torch": None, "scipy": "1.13", "safetensors": "0.4", "pyradiomics-bhklab": None,
+                            "matplotlib": "3.9"})
     assert deps.missing(env) == ["torch"]
-    assert deps.missing(env, radiomics=True) == ["torch", "pyradiomics"]
-    broken = deps.Environment({"torch": "2.4", "scipy": "1.13"}, torch_import_error="OSError: libcudnn missing")
+    assert deps.missing(env, radiomics=True) == ["torch", "pyradiomics-bhklab"]
+    broken = deps.Environment({"torch": "2.4", "scipy": "1.13", "safetensors": "0.4"},
+                              torch_import_error="OSError: libcudnn missing")
     assert deps.missing(broken) == ["torch"]
 
 
 def test_plan_uses_pytorchutils_for_torch_when_present() -> None:
     plan = deps.plan_install(["torch", "scipy"], pytorchutils_available=True)
     assert plan.torch_via_pytorchutils and plan.pip_requirements == ["scipy>=1.10"]
-    plan = deps.plan_install(["torch", "pyradiomics"], pytorchutils_available=False)
-    assert not plan.torch_via_pytorchutils and plan.pip_requirements == ["torch>=2.2", "pyradiomics>=3.1"]
+    plan = deps.plan_install(["torch", "pyradiomics-bhklab"], pytorchutils_available=False)
+    assert not plan.torch_via_pytorchutils and plan.pip_requirements == ["torch>=2.2", "pyradiomics-bhklab"]
     assert deps.plan_install([], True).empty
     text = deps.confirmation_text(plan)
     assert "torch>=2.2" in text and "NumPy and SimpleITK are kept" in text
@@ -68,4 +74,15 @@ def test_pip_honours_the_constraints_file(tmp_path: Path) -> None:
 def test_restart_only_when_a_loaded_module_changed() -> None:
     assert not deps.restart_needed(["torch", "scipy"], {"numpy", "SimpleITK", "vtk"})
     assert deps.restart_needed(["scipy"], {"scipy"})
-    assert deps.restart_needed(["pyradiomics"], {"radiomics"})
+    assert deps.restart_needed(["pyradiomics-bhklab"], {"radiomics"})
+
+
+def test_requirements_match_pyproject() -> None:
+    tomllib = pytest.importorskip("tomllib", reason="needs Python 3.11+")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    def names(requirements):
+        return {re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0] for r in requirements}
+    engine = names(project["dependencies"]) - set(deps.PROTECTED)
+    assert engine == set(deps.ENGINE_REQUIREMENTS), "update ENGINE_REQUIREMENTS in dependencies.py"
+    assert names(project["optional-dependencies"]["radiomics"]) == set(deps.RADIOMICS_REQUIREMENTS)
+    assert set(deps.ENGINE_REQUIREMENTS) | set(deps.RADIOMICS_REQUIREMENTS) <= set(probe.DISTRIBUTIONS)

@@ -1,0 +1,35 @@
+"""CTDenoise: denoise low-dose CT with STResNet or SRResNet, and check what denoising does to radiomics.
+
+Thin module file (Slicer finds the classes by name); the work is in ``CTDenoiseSlicerLib`` (Slicer side) and
+``CTDenoiseLib`` (the engine, run as a separate ``PythonSlicer -m CTDenoiseLib`` process). Nothing heavy is
+imported here: no torch, NumPy or SimpleITK at module load.
+"""
+
+import slicer
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule
+
+from CTDenoiseSlicerLib import sample_data
+from CTDenoiseSlicerLib.logic import CTDenoiseLogic  # noqa: F401  (looked up by name by Slicer)
+from CTDenoiseSlicerLib.parameter_node import CTDenoiseParameterNode  # noqa: F401
+from CTDenoiseSlicerLib.self_test import CTDenoiseTest  # noqa: F401
+from CTDenoiseSlicerLib.widget import CTDenoiseWidget  # noqa: F401
+
+
+class CTDenoise(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("CT Denoise")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Filtering")]
+        self.parent.dependencies = []
+        self.parent.contributors = ["CTDenoise contributors"]
+        self.parent.helpText = _("""
+Denoise low-dose CT volumes with a 3D deep network (STResNet by default, or SRResNet) in FP32, FP16 (GPU) or
+INT8 (CPU), in the background with progress and cancel, and compare radiomics features of a nodule before and
+after denoising. See <a href="https://github.com/ctdenoise/SlicerCTDenoise/blob/main/docs/slicer.md">the documentation</a>.
+""")
+        self.parent.acknowledgementText = _("""
+Sample data from LIDC-IDRI (The Cancer Imaging Archive, CC BY 3.0; Armato et al., Med Phys 38:915, 2011).
+""")
+        slicer.app.connect("startupCompleted()", sample_data.register)

@@ -1,0 +1,337 @@
+"""CTDenoiseWidget: the module panel. Every long step runs in a background process; the GUI only reacts."""
+
+from __future__ import annotations
+
+import qt
+import slicer
+import vtk
+from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
+from slicer.util import VTKObservationMixin
+
+from . import dependencies
+from .device_options import Device, Precision, device_options, first_enabled, precision_options, resolve_device
+from .engine_command import DenoiseOptions
+from .logic import CTDenoiseLogic
+from .model_catalog import find
+from .parameter_node import CTDenoiseParameterNode
+from .process_runner import ProcessRunner, RunResult, RunState
+from .progress import ProgressSnapshot
+from .radiomics_table import FeatureTable, write_csv
+
+
+def _set_item_enabled(combo, index: int, enabled: bool, reason: str) -> None:
+    item = combo.model().item(index)
+    if item is not None:
+        item.setEnabled(enabled)
+    combo.setItemData(index, reason or None, qt.Qt.ToolTipRole)
+
+
+class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic: CTDenoiseLogic | None = None
+        self._parameterNode: CTDenoiseParameterNode | None = None
+        self._parameterNodeGuiTag = None
+        self._runner: ProcessRunner | None = None
+        self._radiomicsRunner: ProcessRunner | None = None
+        self._lastLog = ""
+        self._lastTable: FeatureTable | None = None
+        self._askedToInstall = False
+        self._updating = False
+
+    # Set-up ---------------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/CTDenoise.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = CTDenoiseLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.showLogButton.connect("clicked(bool)", self.onShowLog)
+        self.ui.installDependenciesButton.connect("clicked(bool)", lambda: self.installDependencies(radiomics=True))
+        self.ui.refreshEnvironmentButton.connect("clicked(bool)", self.checkEnvironment)
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
+        self.ui.segmentSelector.connect("currentSegmentChanged(QString)", self.onSegmentChanged)
+        self.ui.segmentSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onSegmentationChanged)
+        self.ui.computeRadiomicsButton.connect("clicked(bool)", self.onComputeRadiomics)
+        self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsv)
+        self._fillModels(self.logic.models)
+        self.initializeParameterNode()
+        self.checkEnvironment()
+
+    def cleanup(self) -> None:
+        for runner in (self._runner, self._radiomicsRunner):
+            if runner:
+                runner.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if first:
+                self._parameterNode.inputVolume = first
+
+    def setParameterNode(self, parameterNode: CTDenoiseParameterNode | None) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+            self._onParameterNodeModified()
+
+    # Environment, models and the precision/device rules --------------------------------------------------
+
+    def checkEnvironment(self) -> None:
+        self.ui.environmentLabel.text = "Checking the Python environment…"
+        self.logic.startEnvironmentProbe(self._onEnvironment)
+
+    def _onEnvironment(self, environment: dependencies.Environment | None, error: str) -> None:
+        if environment is None:
+            self.ui.environmentLabel.text = f"Could not check the Python environment: {error}"
+            self.ui.installDependenciesButton.enabled = True
+            return
+        missing = dependencies.missing(environment, radiomics=True)
+        torch = environment.packages.get("torch")
+        gpu = ", ".join(environment.gpus) if environment.cuda else "no CUDA GPU (CPU only)"
+        text = f"PyTorch {torch}; {gpu}." if torch else "PyTorch is not installed."
+        if environment.torch_import_error:
+            text = f"PyTorch is installed but fails to load: {environment.torch_import_error}"
+        if missing:
+            text += " Missing: " + ", ".join(missing) + "."
+        self.ui.environmentLabel.text = text
+        self.ui.installDependenciesButton.enabled = bool(missing)
+        self._updateChoices()
+        if torch and not environment.torch_import_error:
+            self.logic.startModelListing(lambda models, error: self._fillModels(models, error))
+
+    def _fillModels(self, models, error: str = "") -> None:
+        self._updating = True
+        try:
+            current = self._parameterNode.model if self._parameterNode else "stresnet"
+            self.ui.modelComboBox.clear()
+            for model in models:
+                self.ui.modelComboBox.addItem(model.title + (" (default)" if model.name == "stresnet" else ""), model.name)
+                self.ui.modelComboBox.setItemData(self.ui.modelComboBox.count - 1, model.summary, qt.Qt.ToolTipRole)
+            index = max(0, self.ui.modelComboBox.findData(current))
+            self.ui.modelComboBox.currentIndex = index
+        finally:
+            self._updating = False
+        if error:
+            self.ui.statusLabel.text = f"Model list: {error} Showing the built-in models."
+        self._updateChoices()
+
+    def onModelChanged(self, index: int) -> None:
+        if self._updating or not self._parameterNode or index < 0:
+            return
+        self._parameterNode.model = self.ui.modelComboBox.itemData(index)
+
+    def _updateChoices(self) -> None:
+        """Disable the precisions and devices that cannot run here, with the reason as tooltip."""
+        if not self._parameterNode:
+            return
+        cuda = bool(self.logic.environment and self.logic.environment.cuda)
+        for index, option in enumerate(device_options(cuda)):
+            _set_item_enabled(self.ui.deviceComboBox, index, option.enabled, option.reason)
+        device = first_enabled(device_options(cuda), self._parameterNode.device)
+        model = find(self.logic.models, self._parameterNode.model)
+        options = precision_options(device, cuda, model.precisions if model else None)
+        for index, option in enumerate(options):
+            _set_item_enabled(self.ui.precisionComboBox, index, option.enabled, option.reason)
+        precision = first_enabled(options, self._parameterNode.precision)
+        if (device, precision) != (self._parameterNode.device, self._parameterNode.precision):
+            with slicer.util.NodeModify(self._parameterNode.parameterNode):
+                self._parameterNode.device, self._parameterNode.precision = device, precision
+        runs_on = "GPU" if resolve_device(precision, device, cuda) == "cuda" else "CPU"
+        self.ui.deviceInfoLabel.text = f"{precision.label()} will run on the {runs_on}."
+
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        if self._updating:
+            return
+        self._updating = True
+        try:
+            self._updateChoices()
+        finally:
+            self._updating = False
+        self._updateButtons()
+
+    def _updateButtons(self) -> None:
+        node = self._parameterNode
+        running = self._runner is not None and self._runner.state is RunState.RUNNING
+        if running:
+            self.ui.applyButton.text, self.ui.applyButton.enabled = "Cancel", True
+            self.ui.applyButton.toolTip = "Stop denoising; nothing is added to the scene."
+        else:
+            ready = bool(node and node.inputVolume)
+            self.ui.applyButton.text, self.ui.applyButton.enabled = "Denoise", ready
+            self.ui.applyButton.toolTip = "Denoise the CT volume in the background." if ready else "Select a CT volume first."
+        radiomicsRunning = self._radiomicsRunner is not None and self._radiomicsRunner.state is RunState.RUNNING
+        radiomicsReady = bool(node and node.segmentation and node.segmentId and node.radiomicsInput and node.radiomicsDenoised)
+        self.ui.computeRadiomicsButton.text = "Cancel" if radiomicsRunning else "Compute"
+        self.ui.computeRadiomicsButton.enabled = radiomicsRunning or radiomicsReady
+        self.ui.exportCsvButton.enabled = self._lastTable is not None
+
+    # Dependencies ---------------------------------------------------------------------------------------
+
+    def installDependencies(self, radiomics: bool = False) -> bool:
+        """Ask once, then install in the background. True when nothing was missing."""
+        if self.logic.environment is None:
+            self.checkEnvironment()
+            return False
+        plan = self.logic.installPlan(radiomics)
+        if plan.empty:
+            return True
+        if not slicer.util.confirmOkCancelDisplay(dependencies.confirmation_text(plan), "CTDenoise: install packages"):
+            self.ui.statusLabel.text = "Not installed. Use 'Install dependencies' when you are ready."
+            return False
+        self.ui.environmentLabel.text = "Installing… (see the log for pip's output)"
+        self.ui.installDependenciesButton.enabled = False
+        runner = self.logic.startInstall(plan, self._onInstalled)
+        if runner is not None:
+            self._runner = runner
+            self._updateButtons()
+        return False
+
+    def _onInstalled(self, result: RunResult | None, restartNeeded: bool) -> None:
+        if result is not None:
+            self._lastLog = result.log
+            self.ui.showLogButton.enabled = True
+        if result is not None and result.state is not RunState.SUCCEEDED:
+            self.ui.statusLabel.text = f"Installation {result.state.value}: {result.error}"
+        elif restartNeeded and slicer.util.confirmYesNoDisplay(
+                "Packages that Slicer had already loaded were updated. Restart Slicer now to use them?"):
+            slicer.util.restart()
+        else:
+            self.ui.statusLabel.text = "Installed. No restart is needed: the engine runs in its own process."
+        self._runner = None
+        self.checkEnvironment()
+        self._updateButtons()
+
+    # Denoise --------------------------------------------------------------------------------------------
+
+    def onApplyButton(self) -> None:
+        if self._runner is not None and self._runner.state is RunState.RUNNING:
+            self.ui.statusLabel.text = "Cancelling…"
+            self._runner.cancel()
+            return
+        environment = self.logic.environment
+        if environment is not None and dependencies.missing(environment):
+            if self._askedToInstall:
+                self.ui.statusLabel.text = "PyTorch or another engine package is missing: use 'Install dependencies'."
+                return
+            self._askedToInstall = True
+            self.installDependencies()
+            return
+        node = self._parameterNode
+        options = DenoiseOptions(node.model, node.precision.value, node.device.value, node.maxTileMvox or None)
+        with slicer.util.tryWithErrorDisplay("Could not start denoising.", waitCursor=True):
+            self._runner = self.logic.startDenoise(node.inputVolume, node.outputVolume, options,
+                                                   node.keepTemporaryFiles, self._onProgress, self._onDenoised)
+            self.ui.progressBar.value, self.ui.progressBar.visible = 0, True
+            self.ui.statusLabel.text = "Starting the engine (loading PyTorch and the model)…"
+        self._updateButtons()
+
+    def _onProgress(self, snapshot: ProgressSnapshot) -> None:
+        self.ui.progressBar.value = snapshot.percent
+        self.ui.statusLabel.text = snapshot.text
+
+    def _onDenoised(self, result: RunResult, node) -> None:
+        self._lastLog = result.log
+        self.ui.showLogButton.enabled = True
+        self.ui.progressBar.visible = False
+        if result.state is RunState.SUCCEEDED:
+            self.ui.statusLabel.text = f"Done in {result.seconds:.0f} s: '{node.GetName()}'."
+            self._parameterNode.outputVolume = node
+            self._parameterNode.radiomicsInput = self._parameterNode.inputVolume
+            self._parameterNode.radiomicsDenoised = node
+        elif result.state is RunState.CANCELLED:
+            self.ui.statusLabel.text = "Cancelled. Nothing was added to the scene."
+        else:
+            self.ui.statusLabel.text = f"Denoising failed: {result.error}"
+        self._runner = None
+        self._updateButtons()
+
+    def onShowLog(self) -> None:
+        dialog = qt.QDialog(slicer.util.mainWindow())
+        dialog.setWindowTitle("CTDenoise: engine log")
+        layout = qt.QVBoxLayout(dialog)
+        text = qt.QPlainTextEdit()
+        text.setReadOnly(True)
+        text.setPlainText(self._lastLog)
+        layout.addWidget(text)
+        dialog.resize(800, 500)
+        dialog.show()
+        self._logDialog = dialog  # keep a reference while it is open
+
+    # Radiomics ------------------------------------------------------------------------------------------
+
+    def onSegmentationChanged(self, node) -> None:
+        if self._parameterNode:
+            self._parameterNode.segmentation = node
+
+    def onSegmentChanged(self, segmentId: str) -> None:
+        if self._parameterNode:
+            self._parameterNode.segmentId = segmentId or ""
+
+    def onComputeRadiomics(self) -> None:
+        if self._radiomicsRunner is not None and self._radiomicsRunner.state is RunState.RUNNING:
+            self._radiomicsRunner.cancel()
+            return
+        environment = self.logic.environment
+        if environment is not None and dependencies.missing(environment, radiomics=True):
+            self.installDependencies(radiomics=True)
+            return
+        node = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Could not start the radiomics comparison.", waitCursor=True):
+            self._radiomicsRunner = self.logic.startRadiomics(
+                node.segmentation, node.segmentId, node.radiomicsInput, node.radiomicsDenoised,
+                node.radiomicsReference, node.flagThresholdPercent, self._onRadiomics)
+            self.ui.radiomicsStatusLabel.text = "Computing features in the background…"
+        self._updateButtons()
+
+    def _onRadiomics(self, result: RunResult, table: FeatureTable | None) -> None:
+        self._lastLog = result.log
+        self.ui.showLogButton.enabled = True
+        if table is not None:
+            self._lastTable = table
+            tableNode = self.logic.showRadiomicsTable(table)
+            self.ui.radiomicsTableView.setMRMLTableNode(tableNode)
+            flagged = sum(1 for row in table.rows if row.flagged)
+            self.ui.radiomicsStatusLabel.text = (
+                f"{len(table.rows)} features; {flagged} differ from {table.reference} by more than "
+                f"{table.threshold_percent:g} %.")
+        else:
+            self.ui.radiomicsStatusLabel.text = f"Radiomics {result.state.value}: {result.error}"
+        self._radiomicsRunner = None
+        self._updateButtons()
+
+    def onExportCsv(self) -> None:
+        path = qt.QFileDialog.getSaveFileName(None, "Export radiomics comparison", "ctdenoise-radiomics.csv",
+                                              "CSV files (*.csv)")
+        if path and self._lastTable is not None:
+            with slicer.util.tryWithErrorDisplay("Could not write the CSV file."):
+                write_csv(self._lastTable, path)
