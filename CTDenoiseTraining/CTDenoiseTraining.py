@@ -1,0 +1,24 @@
+"""CTDenoiseTraining: a hidden module that ships the training engine (``CTDenoiseTrainingLib``) with the extension.
+
+Training a denoiser takes hours and belongs on a GPU workstation or cluster, not in Slicer's GUI: it is run from
+the command line, with Slicer's Python or any Python where the engine is installed::
+
+    PythonSlicer -m CTDenoiseLib train --help
+    ctdenoise train --help            # after 'pip install .' from the source repository
+
+A trained model is registered with ``ctdenoise models`` and then appears in the CTDenoise module's Network list.
+"""
+
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule
+
+
+class CTDenoiseTraining(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "CT Denoise Training"
+        self.parent.categories = ["Filtering"]
+        self.parent.dependencies = []
+        self.parent.contributors = ["CTDenoise contributors"]
+        self.parent.helpText = __doc__.replace("\n\n", "<br><br>")
+        self.parent.acknowledgementText = ""
+        self.parent.hidden = True  # no panel: training runs from the command line
