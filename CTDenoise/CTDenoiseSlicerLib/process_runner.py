@@ -107,6 +107,10 @@ class ProcessRunner:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    def is_alive(self) -> bool:
+        """The child itself has not exited yet (whatever the runner has polled so far)."""
+        return self._process is not None and self._process.poll() is None
+
     @property
     def log(self) -> str:
         return "\n".join(self._log)

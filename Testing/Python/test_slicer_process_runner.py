@@ -102,6 +102,7 @@ def test_progress_arrives_in_order_through_the_injected_timer(engine: Path, tmp_
     assert result.state is RunState.SUCCEEDED and result.return_code == 0 and result.error == ""
     assert result.output == "out.nrrd"
     assert "loading model" in lines and "loading model" in result.log
+    assert "loading model" in result.stdout and '"event": "done"' in result.stdout
 
 
 def test_failure_reports_the_engines_error_line_and_keeps_the_log(engine: Path, tmp_path: Path) -> None:
@@ -140,7 +141,7 @@ def test_cancel_kills_child_and_grandchild_and_removes_temporary_files(engine: P
     runner.start()
     timer.run_until(lambda: pid_file.exists() and pid_file.read_text())
     grandchild = int(pid_file.read_text())
-    assert _pid_alive(runner.pid) and _pid_alive(grandchild)
+    assert _pid_alive(runner.pid) and _pid_alive(grandchild) and runner.is_alive()
     started = time.monotonic()
     runner.cancel()
     timer.run_until(lambda: finished, timeout=10)
