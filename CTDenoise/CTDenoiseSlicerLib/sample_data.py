@@ -14,8 +14,8 @@ SAMPLE_NAME = "CTDenoise low-dose chest with nodule"
 RELEASE_URL = "https://github.com/ctdenoise/SlicerCTDenoise/releases/download/sample-data-v1/"
 FILES = (
     # file name, SHA-256, node name, Slicer file type
-    ("CTDenoiseSample-LIDC0001-10pct.nrrd", "SHA256_VOLUME", "LIDC-IDRI-0001 10% dose", "VolumeFile"),
-    ("CTDenoiseSample-LIDC0001-nodule.nrrd", "SHA256_NODULE", "LIDC-IDRI-0001 nodule", "SegmentationFile"),
+    ("CTDenoiseSample-LIDC0001-10pct.nrrd", "4a2563533ffab3caa6330f111321993753343fc513eefa8cbc3ff81313e5635d", "LIDC-IDRI-0001 10% dose", "VolumeFile"),
+    ("CTDenoiseSample-LIDC0001-nodule.nrrd", "c296bc7514bb6c016fabe70fe6516aa41a56bd6408ecbfd385c94c418ed1311a", "LIDC-IDRI-0001 nodule", "SegmentationFile"),
 )
 
 
