@@ -102,6 +102,11 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+            # the segment selector and the model list have no connector: restore them by hand
+            if self._parameterNode.segmentation:
+                self.ui.segmentSelector.setCurrentNode(self._parameterNode.segmentation)
+                self.ui.segmentSelector.setCurrentSegmentID(self._parameterNode.segmentId)
+            self.ui.modelComboBox.currentIndex = max(0, self.ui.modelComboBox.findData(self._parameterNode.model))
             self._onParameterNodeModified()
 
     # Environment, models and the precision/device rules --------------------------------------------------
