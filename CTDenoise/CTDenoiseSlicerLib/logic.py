@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 import tempfile
 from typing import Callable
@@ -90,8 +91,12 @@ class CTDenoiseLogic(ScriptedLoadableModuleLogic):
         if outputVolume is not None and outputVolume == inputVolume:
             raise ValueError("The output must be a different volume from the input.")
         work = self._work_dir()
-        inputPath = slicer_nodes.export_volume(
-            inputVolume, os.path.join(work, engine_command.safe_file_stem(inputVolume.GetName()) + ".nrrd"))
+        try:
+            inputPath = slicer_nodes.export_volume(
+                inputVolume, os.path.join(work, engine_command.safe_file_stem(inputVolume.GetName()) + ".nrrd"))
+        except Exception:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
         outputPath = os.path.join(work, "denoised.nrrd")
         name = engine_command.output_volume_name(inputVolume.GetName(), self.modelTitle(options.model), options.precision)
 
@@ -134,14 +139,18 @@ class CTDenoiseLogic(ScriptedLoadableModuleLogic):
         if not (segmentation and segmentId and lowDose and denoised):
             raise ValueError("Select the nodule segment, the low-dose image and the denoised image.")
         work = self._work_dir()
-        mask = slicer_nodes.export_segment(segmentation, segmentId, lowDose, os.path.join(work, "nodule.nrrd"))
         labels = ["lowdose", "denoised"]
-        images = [slicer_nodes.export_volume(node, os.path.join(work, f"{label}.nrrd"))
-                  for node, label in ((lowDose, "lowdose"), (denoised, "denoised"))]
         referencePath = None
-        if reference is not None:
-            referencePath = slicer_nodes.export_volume(reference, os.path.join(work, "reference.nrrd"))
-            labels.append("reference")
+        try:
+            mask = slicer_nodes.export_segment(segmentation, segmentId, lowDose, os.path.join(work, "nodule.nrrd"))
+            images = [slicer_nodes.export_volume(node, os.path.join(work, f"{label}.nrrd"))
+                      for node, label in ((lowDose, "lowdose"), (denoised, "denoised"))]
+            if reference is not None:
+                referencePath = slicer_nodes.export_volume(reference, os.path.join(work, "reference.nrrd"))
+                labels.append("reference")
+        except Exception:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
         outputDir = os.path.join(work, "radiomics")
 
         def finished(result: RunResult) -> None:
