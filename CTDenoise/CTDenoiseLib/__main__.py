@@ -1,0 +1,3 @@
+from CTDenoiseLib.cli import main
+
+raise SystemExit(main())

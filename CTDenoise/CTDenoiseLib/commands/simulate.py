@@ -1,0 +1,43 @@
+"""ctdenoise simulate INPUT OUTPUT --dose A: projection-domain low-dose simulation of a normal-dose CT."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("simulate", help="simulate a lower-dose scan from a normal-dose CT",
+                                    description="Insert projection-domain noise (Yu et al. 2012) for a dose fraction.")
+    parser.add_argument("input")
+    parser.add_argument("output")
+    parser.add_argument("--dose", type=float, required=True, help="dose fraction, e.g. 0.1 for 10 %%")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slice-thickness", type=float, default=None, metavar="MM",
+                        help="average adjacent slices into slices this thick (a multiple of the spacing)")
+    parser.add_argument("--photons", type=float, default=None, help="incident photons per ray at full dose (I0)")
+    parser.add_argument("--electronic-noise", type=float, default=None, help="electronic noise variance")
+    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import time
+
+    from ..hu import check_ct_values, to_int16_hu
+    from ..progress import make_progress
+    from ..simulation import DoseSimulation, simulate_volume
+    from ..volume_io import check_output_path, read_volume, write_volume
+
+    started = time.perf_counter()
+    progress = make_progress(args.progress)
+    output = check_output_path(args.output, inputs=(args.input,))
+    overrides = {key: value for key, value in (("photons", args.photons), ("electronic_noise", args.electronic_noise))
+                 if value is not None}
+    settings = dataclasses.replace(DoseSimulation(dose=args.dose, seed=args.seed), **overrides)
+    volume = read_volume(args.input)
+    check_ct_values(volume.array)
+    low_dose = simulate_volume(volume, settings, args.slice_thickness, on_slice=progress.update)
+    write_volume(low_dose.with_array(to_int16_hu(low_dose.array)), output)
+    progress.finished(str(output), time.perf_counter() - started)
+    return 0

@@ -1,0 +1,67 @@
+"""Network families and their configuration (stored as data next to the weights)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from torch import nn
+
+from ..errors import CTDenoiseError
+from .srresnet import SRResNet3D
+from .stresnet import STResNet
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"srresnet": SRResNet3D, "stresnet": STResNet}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    architecture: str
+    features: int
+    blocks: int
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        try:
+            return cls(architecture=str(data["architecture"]), features=int(data["features"]), blocks=int(data["blocks"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise CTDenoiseError(f"Model configuration is incomplete or malformed ({error!r}).",
+                                 "It needs 'architecture', 'features' and 'blocks'.") from error
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    if config.architecture not in ARCHITECTURES:
+        raise CTDenoiseError(f"Unknown architecture '{config.architecture}'.",
+                             f"Choose one of: {', '.join(sorted(ARCHITECTURES))}.")
+    return ARCHITECTURES[config.architecture](features=config.features, blocks=config.blocks)
+
+
+def _convolutions(model: nn.Module) -> list[nn.Conv3d]:
+    return [module for module in model.modules() if isinstance(module, nn.Conv3d)]
+
+
+def receptive_field_radius(model: nn.Module) -> tuple[int, int, int]:
+    """Voxels (z, y, x) on each side of an output voxel that can influence it.
+
+    All convolutions are stride 1 and lie on one chain (skips only shorten paths), so the radii add up.
+    """
+    radius = [0, 0, 0]
+    for conv in _convolutions(model):
+        for axis in range(3):
+            radius[axis] += (conv.kernel_size[axis] - 1) // 2 * conv.dilation[axis]
+    return tuple(radius)  # type: ignore[return-value]
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def macs_per_voxel(model: nn.Module) -> int:
+    """Multiply-accumulates per output voxel (every convolution runs at full resolution)."""
+    total = 0
+    for conv in _convolutions(model):
+        taps = conv.kernel_size[0] * conv.kernel_size[1] * conv.kernel_size[2]
+        total += conv.in_channels // conv.groups * conv.out_channels * taps
+    return total

@@ -1,0 +1,81 @@
+"""Progress reporting: a text bar for people, JSON lines for programs (the Slicer module), or nothing.
+
+JSON protocol, one object per line on stdout:
+  {"event":"progress","done":k,"total":n}
+  {"event":"info","message":"..."}
+  {"event":"done","output":PATH,"seconds":S}
+  {"event":"error","message":"..."}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TextIO
+
+
+class Progress:
+    """No output; the base of the reporters."""
+
+    def update(self, done: int, total: int) -> None:
+        pass
+
+    def info(self, message: str) -> None:
+        pass
+
+    def finished(self, output: str, seconds: float) -> None:
+        pass
+
+    def failed(self, message: str) -> None:
+        pass
+
+
+class JsonProgress(Progress):
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def _emit(self, **event: object) -> None:
+        self.stream.write(json.dumps(event) + "\n")
+        self.stream.flush()
+
+    def update(self, done: int, total: int) -> None:
+        self._emit(event="progress", done=done, total=total)
+
+    def info(self, message: str) -> None:
+        self._emit(event="info", message=message)
+
+    def finished(self, output: str, seconds: float) -> None:
+        self._emit(event="done", output=output, seconds=round(seconds, 3))
+
+    def failed(self, message: str) -> None:
+        self._emit(event="error", message=message)
+
+
+class BarProgress(Progress):
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.started = time.perf_counter()
+
+    def update(self, done: int, total: int) -> None:
+        fraction = done / total if total else 1.0
+        elapsed = time.perf_counter() - self.started
+        left = elapsed / fraction - elapsed if fraction > 0 else float("nan")
+        bar = "#" * int(fraction * self.width)
+        self.stream.write(f"\r[{bar:<{self.width}}] {done}/{total} {fraction:4.0%}  {left:5.0f} s left")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+    def info(self, message: str) -> None:
+        self.stream.write(message + "\n")
+        self.stream.flush()
+
+    def finished(self, output: str, seconds: float) -> None:
+        self.stream.write(f"Wrote {output} in {seconds:.1f} s\n")
+        self.stream.flush()
+
+
+def make_progress(kind: str) -> Progress:
+    return {"json": JsonProgress, "bar": BarProgress, "none": Progress}[kind]()

@@ -1,0 +1,48 @@
+"""Splitting a volume into overlapping tiles so that memory stays bounded for any volume size.
+
+The volume is padded by ``halo`` voxels (edge values) on every side; each tile reads its core plus ``halo``
+voxels of real neighbours on each side, and only the core of each result is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tile:
+    source: tuple[slice, slice, slice]  # in the padded volume
+    target: tuple[slice, slice, slice]  # in the output volume
+    crop: tuple[slice, slice, slice]  # of the network's output on ``source``
+
+
+def _axis_starts(length: int, core: int) -> list[int]:
+    return list(range(0, length, core))
+
+
+def tile_core_shape(shape: tuple[int, int, int], halo: int, max_voxels: int) -> tuple[int, int, int]:
+    """Largest core (z, y, x) whose haloed tile has at most ``max_voxels``: whole slices first, then
+    in-plane squares halved until a slab of useful depth fits."""
+    depth, height, width = shape
+    side_y, side_x = height, width
+    while True:
+        plane = (side_y + 2 * halo) * (side_x + 2 * halo)
+        core_z = max_voxels // plane - 2 * halo
+        if core_z >= min(depth, max(8, 2 * halo)) or (side_y <= 32 and side_x <= 32):
+            return max(1, min(depth, core_z)), side_y, side_x
+        side_y, side_x = max(32, -(-side_y // 2)), max(32, -(-side_x // 2))
+
+
+def plan_tiles(shape: tuple[int, int, int], halo: int, max_voxels: int) -> list[Tile]:
+    core = tile_core_shape(shape, halo, max_voxels)
+    tiles = []
+    for z in _axis_starts(shape[0], core[0]):
+        for y in _axis_starts(shape[1], core[1]):
+            for x in _axis_starts(shape[2], core[2]):
+                starts = (z, y, x)
+                ends = tuple(min(start + size, length) for start, size, length in zip(starts, core, shape))
+                source = tuple(slice(start, end + 2 * halo) for start, end in zip(starts, ends))
+                target = tuple(slice(start, end) for start, end in zip(starts, ends))
+                crop = tuple(slice(halo, halo + end - start) for start, end in zip(starts, ends))
+                tiles.append(Tile(source=source, target=target, crop=crop))  # type: ignore[arg-type]
+    return tiles

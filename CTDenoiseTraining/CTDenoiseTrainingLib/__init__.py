@@ -1,0 +1,1 @@
+"""CTDenoise training engine (plain Python, no ``slicer``): data, training loop, export to the model registry."""
