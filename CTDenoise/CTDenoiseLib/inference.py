@@ -16,17 +16,37 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
                halo: int, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
                on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Denoise a (Z, Y, X) HU array; returns float32 HU. Voxels outside the normalisation's HU range
-    (scanner padding, metal) are returned unchanged. The input array is not modified."""
+    (scanner padding, metal) are returned unchanged. The input array is not modified.
+
+    A z-upscaling network (``run`` returns f times the slices it is given) yields (Z * f, Y, X); f is read from
+    the first tile's output, and voxels left unchanged repeat their input slice f times."""
     normalised = normalization.normalise(hu)
     padded = np.pad(normalised, halo, mode="edge")
-    output = np.empty_like(normalised)
+    output: np.ndarray | None = None
+    factor = 1
     tiles = plan_tiles(hu.shape, halo, max_tile_voxels)
     for index, tile in enumerate(tiles):
-        output[tile.target] = run(padded[tile.source])[tile.crop]
+        result = run(padded[tile.source])
+        if output is None:
+            depth = tile.source[0].stop - tile.source[0].start
+            factor = result.shape[0] // depth
+            if factor < 1 or result.shape[0] != depth * factor or result.shape[1:] != padded[tile.source].shape[1:]:
+                raise ValueError(f"network output {result.shape} is not its input {padded[tile.source].shape} "
+                                 "upscaled by a whole factor along z")
+            output = np.empty((hu.shape[0] * factor, *hu.shape[1:]), dtype=np.float32)
+        output[_scale_z(tile.target, factor)] = result[_scale_z(tile.crop, factor)]
         if on_tile:
             on_tile(index + 1, len(tiles))
     del padded
+    assert output is not None
     denoised = normalization.denormalise(output)
-    untouched = ~normalization.in_range(hu)
-    denoised[untouched] = hu[untouched]
+    original = hu if factor == 1 else np.repeat(hu, factor, axis=0)
+    untouched = ~normalization.in_range(original)
+    denoised[untouched] = original[untouched]
     return denoised
+
+
+def _scale_z(region: tuple[slice, slice, slice], factor: int) -> tuple[slice, slice, slice]:
+    if factor == 1:
+        return region
+    return (slice(region[0].start * factor, region[0].stop * factor), region[1], region[2])

@@ -18,24 +18,31 @@ class ModelConfig:
     architecture: str
     features: int
     blocks: int
+    z_upscale: int = 1  # output slices per input slice (2: 2 mm in, 1 mm out); cards without it mean 1
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
         try:
-            return cls(architecture=str(data["architecture"]), features=int(data["features"]), blocks=int(data["blocks"]))
+            return cls(architecture=str(data["architecture"]), features=int(data["features"]), blocks=int(data["blocks"]),
+                       z_upscale=int(data.get("z_upscale", 1)))
         except (KeyError, TypeError, ValueError) as error:
             raise CTDenoiseError(f"Model configuration is incomplete or malformed ({error!r}).",
-                                 "It needs 'architecture', 'features' and 'blocks'.") from error
+                                 "It needs 'architecture', 'features' and 'blocks' ('z_upscale' is optional).") from error
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.z_upscale == 1:
+            del data["z_upscale"]  # cards of plain denoisers stay as they were
+        return data
 
 
 def build_model(config: ModelConfig) -> nn.Module:
     if config.architecture not in ARCHITECTURES:
         raise CTDenoiseError(f"Unknown architecture '{config.architecture}'.",
                              f"Choose one of: {', '.join(sorted(ARCHITECTURES))}.")
-    return ARCHITECTURES[config.architecture](features=config.features, blocks=config.blocks)
+    if config.z_upscale < 1:
+        raise CTDenoiseError(f"z_upscale must be >= 1, got {config.z_upscale}.")
+    return ARCHITECTURES[config.architecture](features=config.features, blocks=config.blocks, z_upscale=config.z_upscale)
 
 
 def _convolutions(model: nn.Module) -> list[nn.Conv3d]:
@@ -45,7 +52,8 @@ def _convolutions(model: nn.Module) -> list[nn.Conv3d]:
 def receptive_field_radius(model: nn.Module) -> tuple[int, int, int]:
     """Voxels (z, y, x) on each side of an output voxel that can influence it.
 
-    All convolutions are stride 1 and lie on one chain (skips only shorten paths), so the radii add up.
+    All convolutions are stride 1 and lie on one chain (skips only shorten paths), so the radii add up. For a
+    z-upscaling network the output conv runs on the finer grid, so the sum is an upper bound in input voxels.
     """
     radius = [0, 0, 0]
     for conv in _convolutions(model):

@@ -3,6 +3,11 @@
 head conv -> N residual blocks [conv, ReLU, conv] + identity -> body conv + long skip -> output conv,
 and the whole network predicts a correction added to its input (residual learning). The families differ
 only in the convolution that the blocks and the body conv use, passed in as ``make_conv``.
+
+With ``z_upscale`` f > 1 (thick low-dose slices in, thin slices out, e.g. 2 mm -> 1 mm with f = 2) the features
+are upsampled along z only, EDSR-style: a 3x3x3 conv to f x F channels and a sub-pixel shuffle along z, before
+the output conv; the residual is added to the input linearly interpolated along z. With f = 1 the network and its
+parameter names are exactly those of the plain denoiser, so existing weights load unchanged.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 ConvFactory = Callable[[int], nn.Module]
@@ -26,19 +32,33 @@ class ResidualBlock(nn.Module):
         return x + self.conv2(self.relu(self.conv1(x)))
 
 
-class ResidualDenoiser(nn.Module):
-    """Maps a normalised CT volume ``(N, 1, Z, Y, X)`` to its denoised version of the same shape."""
+def shuffle_z(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """(N, C*f, Z, Y, X) -> (N, C, Z*f, Y, X): sub-pixel shuffle along z only."""
+    n, channels, depth, height, width = x.shape
+    x = x.view(n, channels // factor, factor, depth, height, width).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(n, channels // factor, depth * factor, height, width)
 
-    def __init__(self, make_conv: ConvFactory, features: int, blocks: int) -> None:
+
+class ResidualDenoiser(nn.Module):
+    """Maps a normalised CT volume ``(N, 1, Z, Y, X)`` to its denoised version ``(N, 1, Z * z_upscale, Y, X)``."""
+
+    def __init__(self, make_conv: ConvFactory, features: int, blocks: int, z_upscale: int = 1) -> None:
         super().__init__()
-        if features < 1 or blocks < 0:
-            raise ValueError(f"features must be >= 1 and blocks >= 0, got {features} and {blocks}")
+        if features < 1 or blocks < 0 or z_upscale < 1:
+            raise ValueError(f"features must be >= 1, blocks >= 0 and z_upscale >= 1, got {features}, {blocks}, {z_upscale}")
+        self.z_upscale = z_upscale
         self.head = nn.Conv3d(1, features, kernel_size=3, padding=1)
         self.blocks = nn.Sequential(*[ResidualBlock(make_conv, features) for _ in range(blocks)])
         self.body = make_conv(features)
+        if z_upscale > 1:
+            self.upsample = nn.Conv3d(features, features * z_upscale, kernel_size=3, padding=1)
         self.tail = nn.Conv3d(features, 1, kernel_size=3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.head(x)
         features = features + self.body(self.blocks(features))
-        return x + self.tail(features)
+        if self.z_upscale == 1:
+            return x + self.tail(features)
+        features = shuffle_z(self.upsample(features), self.z_upscale)
+        base = F.interpolate(x, scale_factor=(float(self.z_upscale), 1.0, 1.0), mode="trilinear", align_corners=False)
+        return base + self.tail(features)

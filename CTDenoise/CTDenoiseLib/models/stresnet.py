@@ -20,5 +20,5 @@ class SpatioTemporalConv(nn.Sequential):
 
 
 class STResNet(ResidualDenoiser):
-    def __init__(self, features: int, blocks: int) -> None:
-        super().__init__(SpatioTemporalConv, features, blocks)
+    def __init__(self, features: int, blocks: int, z_upscale: int = 1) -> None:
+        super().__init__(SpatioTemporalConv, features, blocks, z_upscale)
