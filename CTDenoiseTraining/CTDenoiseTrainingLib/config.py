@@ -1,32 +1,82 @@
-"""Training configuration as data: saved with every run and into the exported model card."""
+"""Training configuration as data: one JSON or YAML file, every key overridable from the command line, saved
+into the run folder (``config.json``, reusable with ``--config``) beside the code version (``run.json``)."""
 
 from __future__ import annotations
 
+import json
+import platform
+import subprocess
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+AMP_MODES = ("auto", "off", "fp16", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
 class TrainConfig:
+    # Model
     name: str = "stresnet"
     architecture: str = "stresnet"
     features: int = 16
     blocks: int = 4
+    z_upscale: int = 1  # 2: thick low-dose input (2 x the target's slice spacing) -> thin target slices
+    # Data: explicit volumes, or a folder / CSV split by patient
     train: list[str] = field(default_factory=list)
     validation: list[str] = field(default_factory=list)
+    data_dir: str = ""  # normal-dose volumes (files or DICOM series folders), one case each
+    low_dose_dir: str = ""  # real low-dose scans matched to data_dir by name; empty: simulate low dose
+    pairs_csv: str = ""  # columns: normal[, low][, patient][, split]
+    patient_pattern: str = ""  # regex on a case name whose first group is the patient id (default: the name)
+    validation_fraction: float = 0.2  # of patients, when no validation volumes or CSV split are given
+    cache_dir: str = ""  # prepared int16 arrays (and simulations); default: <run_dir>/../simulation-cache
+    # Low-dose simulation
     dose: float = 0.1
     photons: float = 2.5e4
     electronic_noise: float = 2.0
     realisations: int = 2
-    patch: tuple[int, int, int] = (16, 64, 64)
-    batch: int = 4
+    # Optimisation
+    patch: tuple[int, int, int] = (16, 64, 64)  # target (normal-dose) patch, Z Y X
+    batch: int = 4  # per rank
     steps: int = 2000
     learning_rate: float = 1e-3
-    loss: str = "l1"
+    loss: str = "l1"  # l1, mse, ssim, perceptual, or a weighted sum such as "l1+0.2*ssim"
+    perceptual_weights: str = ""  # VGG-16 ImageNet weights (torchvision state dict, .pth or .safetensors)
+    amp: str = "auto"  # auto: FP16 on CUDA, off on CPU (BF16 measured slower there); fp16; bf16; off
+    device: str = "auto"
+    # Bookkeeping
     validate_every: int = 250
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 2
+    early_stopping: int = 0  # stop after this many validations without a better PSNR (0: never)
+    workers: int = -1  # DataLoader worker processes per rank; -1: from the CPU cores per rank
+    tensorboard: str = "auto"  # auto: log if tensorboard is installed; on: require it; off
     seed: int = 0
     threads: int = 0  # 0: PyTorch's default
     run_dir: str = "runs/stresnet"
     export_dir: str = ""  # empty: do not export
+
+    def __post_init__(self) -> None:
+        self.patch = tuple(int(size) for size in self.patch)  # type: ignore[assignment]
+        problems = []
+        if len(self.patch) != 3 or min(self.patch) < 1:
+            problems.append(f"patch must be three positive sizes, got {self.patch}")
+        elif self.patch[0] % self.z_upscale:
+            problems.append(f"patch depth {self.patch[0]} must be a multiple of z_upscale {self.z_upscale}")
+        if self.z_upscale < 1:
+            problems.append("z_upscale must be >= 1")
+        if self.amp not in AMP_MODES:
+            problems.append(f"amp must be one of {', '.join(AMP_MODES)}")
+        if self.device not in DEVICES:
+            problems.append(f"device must be one of {', '.join(DEVICES)}")
+        if self.tensorboard not in ("auto", "on", "off"):
+            problems.append("tensorboard must be auto, on or off")
+        if self.steps < 1 or self.batch < 1 or self.validate_every < 1 or self.checkpoint_every < 0:
+            problems.append("steps, batch and validate_every must be >= 1, checkpoint_every >= 0")
+        if not 0.0 < self.validation_fraction < 1.0:
+            problems.append("validation_fraction must be between 0 and 1")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -43,3 +93,48 @@ class TrainConfig:
         if "patch" in values:
             values["patch"] = tuple(int(size) for size in values["patch"])
         return cls(**values)
+
+
+def read_config_file(path: Path) -> dict:
+    """A JSON (.json) or YAML (.yaml/.yml) file of configuration keys; YAML needs PyYAML (or ruamel.yaml)."""
+    text = Path(path).read_text(encoding="utf-8")
+    if Path(path).suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml  # type: ignore[import-untyped]
+
+            data = yaml.safe_load(text)
+        except ImportError:
+            try:
+                from ruamel.yaml import YAML  # type: ignore[import-not-found]
+            except ImportError as error:
+                raise ValueError(f"{path} is YAML but no YAML reader is installed: pip install 'ctdenoise[training]' "
+                                 "(PyYAML), or write the configuration as JSON") from error
+            data = YAML(typ="safe").load(text)
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a mapping of configuration keys")
+    return data
+
+
+def code_version() -> dict:
+    """Engine version, git commit (and whether the tree had changes) of the code that trains, and the stack."""
+    import torch
+
+    from CTDenoiseLib import __version__
+
+    version = {"ctdenoise": __version__, "torch": torch.__version__, "python": platform.python_version()}
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0:
+            version["git_commit"] = commit.stdout.strip()
+            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                    capture_output=True, text=True, timeout=10)
+            version["git_dirty"] = bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return version

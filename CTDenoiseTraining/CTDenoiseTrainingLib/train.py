@@ -1,143 +1,273 @@
-"""The training loop: random patch pairs, L1/MSE loss, Adam with cosine decay, validation PSNR on held-out
-volumes, and the best checkpoint exported as a registered model."""
+"""The training loop: patch batches from lazily read cases, Adam with cosine decay, optional mixed precision,
+DDP under torchrun, validation PSNR/SSIM on whole held-out volumes, checkpoints that resume exactly, and the
+best weights exported as a registered model.
+
+Exact resume: the batches of step s on rank r depend only on (seed, r, s) (see ``patches``), and a checkpoint
+holds weights, optimizer moments, scheduler, grad scaler, torch RNG, best metrics and history; so N steps in one
+go and N/2 + ``--resume`` N/2 give the same weights (same world size, same device and thread count).
+"""
 
 from __future__ import annotations
 
-import copy
-import csv
 import json
-import platform
+import os
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
 
-from CTDenoiseLib import __version__
 from CTDenoiseLib.backends import TorchRunner
-from CTDenoiseLib.halo_study import choose_halo
 from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference import denoise_hu
-from CTDenoiseLib.metrics import QUALITY_WINDOW, psnr, ssim
-from CTDenoiseLib.model_files import save_model
+from CTDenoiseLib.metrics import psnr, ssim
 from CTDenoiseLib.models import ModelConfig, build_model, receptive_field_radius
-from CTDenoiseLib.registry import register_model
 from CTDenoiseLib.simulation import DoseSimulation
 
-from .config import TrainConfig
-from .data import Pair, PatchSampler, load_pairs
+from . import distributed
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainConfig, code_version
+from .export import build_card, export_model, study_halo
+from .losses import make_loss
+from .patches import PatchBatches, worker_count
+from .prepare import PreparedCase, prepare_cases
+from .reporting import ProgressBar, TensorBoard, write_csv
+from .sources import gather_cases, load_split, save_split
 
-LOSSES = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}
+# Changing these between a run and its resumption would silently train something else.
+RESUME_MUST_MATCH = ("architecture", "features", "blocks", "z_upscale", "patch", "batch", "seed", "loss",
+                     "learning_rate", "dose", "photons", "electronic_noise", "realisations")
+VALIDATION_SEED_OFFSET = 100_000  # validation cases draw other noise than any training case
 
 
-def validate(model: torch.nn.Module, pairs: list[Pair], normalization: HUNormalization, halo: int) -> dict:
-    """Mean PSNR/SSIM (window QUALITY_WINDOW, scanner padding excluded) of low dose and of the output."""
+def resolve_amp(mode: str, device: torch.device) -> str:
+    """FP16 autocast + grad scaling on CUDA; on the CPU BF16 only on request: on the AVX2 CPUs measured it was
+    slower than FP32 (``ctdenoise train-benchmark`` measures it on yours)."""
+    if device.type == "cuda":
+        return "fp16" if mode == "auto" else mode
+    if mode == "fp16":
+        raise ValueError("amp fp16 needs a CUDA GPU; on the CPU use amp bf16 (measure it first with "
+                         "`ctdenoise train-benchmark`) or off")
+    return "off" if mode == "auto" else mode
+
+
+def autocast(amp: str, device: torch.device):
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(amp, torch.float32)
+    return torch.autocast(device.type, dtype=dtype, enabled=amp != "off")
+
+
+def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: HUNormalization, halo: int,
+             context: distributed.Context) -> dict:
+    """Mean PSNR/SSIM (QUALITY_WINDOW, scanner padding excluded) of low dose and output over the validation
+    cases, each rank taking every world-th case. A z-upscaling model's input is compared slice-repeated."""
     model.eval()
-    run = TorchRunner(model, "cpu")
-    rows = []
-    for pair in pairs:
-        low_hu = normalization.denormalise(pair.low)
-        denoised = denoise_hu(low_hu, run, normalization, halo)
-        mask = normalization.in_range(pair.hu_normal)
-        rows.append((psnr(pair.hu_normal, low_hu, mask=mask), psnr(pair.hu_normal, denoised, mask=mask),
-                     ssim(pair.hu_normal, low_hu, mask=mask), ssim(pair.hu_normal, denoised, mask=mask)))
+    run = TorchRunner(model, str(context.device))
+    sums = [0.0] * 5
+    for index, case in enumerate(cases):
+        if index % context.world != context.rank:
+            continue
+        normal = np.load(case.normal).astype(np.float32)
+        low = np.load(case.lows[0]).astype(np.float32)
+        denoised = denoise_hu(low, run, normalization, halo)
+        low_up = np.repeat(low, normal.shape[0] // low.shape[0], axis=0)
+        mask = normalization.in_range(normal)
+        values = (psnr(normal, low_up, mask=mask), psnr(normal, denoised, mask=mask),
+                  ssim(normal, low_up, mask=mask), ssim(normal, denoised, mask=mask))
+        sums = [total + value for total, value in zip(sums, (1.0, *values))]
     model.train()
-    low_psnr, out_psnr, low_ssim, out_ssim = (float(np.mean(column)) for column in zip(*rows))
+    count, low_psnr, out_psnr, low_ssim, out_ssim = distributed.all_sum(context, sums)
+    low_psnr, out_psnr, low_ssim, out_ssim = (value / count for value in (low_psnr, out_psnr, low_ssim, out_ssim))
     return {"low_dose_psnr_db": low_psnr, "psnr_db": out_psnr, "psnr_gain_db": out_psnr - low_psnr,
             "low_dose_ssim": low_ssim, "ssim": out_ssim}
 
 
-def halo_study_crop(hu: np.ndarray, side: int = 160) -> np.ndarray:
-    """The central ``side`` x ``side`` columns: enough seams for the study at a fraction of its cost."""
-    _, height, width = hu.shape
-    y0, x0 = max(0, (height - side) // 2), max(0, (width - side) // 2)
-    return hu[:, y0:y0 + side, x0:x0 + side]
+def _check_resumable(saved: dict, config: TrainConfig, world: int, log: Callable[[str], None]) -> None:
+    differ = [key for key in RESUME_MUST_MATCH if saved["config"].get(key) != config.to_dict().get(key)]
+    if differ:
+        raise ValueError(f"cannot resume: {', '.join(differ)} differ from the checkpoint's configuration; "
+                         "start a new --run-dir to train with other settings")
+    if saved.get("world") != world:
+        log(f"warning: resuming with {world} rank(s) where the run had {saved.get('world')}: training continues, "
+            "but not batch for batch as the uninterrupted run would have")
 
 
-def train(config: TrainConfig, command: str = "", log: Callable[[str], None] = print) -> dict:
-    if not config.train or not config.validation:
-        raise ValueError("training needs at least one training and one validation volume")
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def train(config: TrainConfig, command: str = "", log: Callable[[str], None] = print, resume: bool = False,
+          stop_after: int | None = None) -> dict:
+    """Train (or with ``resume`` continue) the run in ``config.run_dir``. ``stop_after``: checkpoint after that
+    step and return without exporting (for batch jobs with a wall-time limit; continue with ``resume``)."""
+    context = distributed.setup(config.device)
+    try:
+        return _train(config, command, log if context.main else (lambda _: None), resume, context, stop_after)
+    finally:
+        distributed.cleanup(context)
+
+
+def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume: bool,
+           context: distributed.Context, stop_after: int | None) -> dict:
     started = time.perf_counter()
-    torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
+    elif context.distributed and context.device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // context.world))
+    torch.manual_seed(config.seed)
+    amp = resolve_amp(config.amp, context.device)
     run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    checkpoints = run_dir / "checkpoints"
+    latest = latest_checkpoint(checkpoints)
+    if latest and not resume:
+        raise ValueError(f"{run_dir} already holds checkpoints: add --resume to continue that run, "
+                         "or choose a new --run-dir")
+    if resume and not latest:
+        log(f"no checkpoint in {checkpoints}: starting from step 0")
+    split = load_split(run_dir) if latest else None
+    train_cases, validation_cases = split or gather_cases(config)
+    if context.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        (run_dir / "run.json").write_text(json.dumps(
+            {"code": code_version(), "command": command, "ranks": context.world, "device": str(context.device),
+             "backend": context.backend, "amp": amp, "resumed_from": str(latest) if latest and resume else None},
+            indent=2) + "\n", encoding="utf-8")
+        save_split(run_dir, train_cases, validation_cases)
     normalization = HUNormalization()
     settings = DoseSimulation(dose=config.dose, photons=config.photons, electronic_noise=config.electronic_noise,
                               seed=config.seed)
-    cache = run_dir.parent / "simulation-cache"
-    train_pairs = load_pairs(config.train, settings, config.realisations, normalization, cache)
-    validation_settings = DoseSimulation(**{**settings.to_dict(), "seed": config.seed + 7})
-    validation_pairs = load_pairs(config.validation, validation_settings, 1, normalization, cache)
-    log(f"data ready in {time.perf_counter() - started:.0f} s: {len(train_pairs)} training pairs, "
-        f"{len(validation_pairs)} validation volume(s)")
+    cache = Path(config.cache_dir) if config.cache_dir else run_dir.parent / "simulation-cache"
+    barrier = lambda: distributed.barrier(context)  # noqa: E731
+    prepared_train = prepare_cases(train_cases, settings, config.realisations, config.z_upscale, cache,
+                                   context.rank, context.world, barrier, log)
+    prepared_validation = prepare_cases(validation_cases, settings, 1, config.z_upscale, cache, context.rank,
+                                        context.world, barrier, log, offset=VALIDATION_SEED_OFFSET)
+    log(f"data ready in {time.perf_counter() - started:.0f} s: {len(prepared_train)} training and "
+        f"{len(prepared_validation)} validation case(s); {context.world} rank(s) on {context.device}, amp {amp}")
 
-    model_config = ModelConfig(config.architecture, config.features, config.blocks)
-    model = build_model(model_config)
+    model_config = ModelConfig(config.architecture, config.features, config.blocks, config.z_upscale)
+    model = build_model(model_config).to(context.device)
     halo = receptive_field_radius(model)[0]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps, eta_min=config.learning_rate * 0.02)
-    sampler = PatchSampler(train_pairs, config.patch, seed=config.seed)
-    loss_function = LOSSES[config.loss]
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps,
+                                                          eta_min=config.learning_rate * 0.02)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
+    loss_function = make_loss(config.loss, config.perceptual_weights)
     best: dict = {"psnr_db": -np.inf}
-    best_state = copy.deepcopy(model.state_dict())
-    history = []
-    running, tick = 0.0, time.perf_counter()
-    for step in range(1, config.steps + 1):
-        low, normal = (torch.from_numpy(array) for array in sampler.batch(config.batch))
-        loss = loss_function(model(low), normal)
+    history: list[dict] = []
+    since_best, start = 0, 0
+    if latest and resume:
+        restored = load_checkpoint(latest, model, optimizer)
+        _check_resumable(restored.state, config, context.world, log)
+        schedule.load_state_dict(restored.state["scheduler"])
+        if restored.state["config"]["steps"] != config.steps:
+            log(f"steps changed from {restored.state['config']['steps']} to {config.steps}: the cosine schedule is "
+                "stretched to the new length (not what an uninterrupted run would have done)")
+            schedule.T_max = config.steps
+        if restored.state["scaler"]:
+            scaler.load_state_dict(restored.state["scaler"])
+        best, history, since_best, start = (restored.state["best"], restored.state["history"],
+                                            restored.state["since_best"], restored.step)
+        running_restored = restored.state.get("running_loss", [0.0, 0])
+        log(f"resumed from {latest} at step {start}")
+    network = model
+    if context.distributed:
+        network = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[context.device.index] if context.device.type == "cuda" else None)
+
+    dataset = PatchBatches(prepared_train, config.patch, config.batch, config.seed, context.rank, config.z_upscale,
+                           normalization)
+    workers = worker_count(config.workers, context.world)
+    loader = DataLoader(dataset, batch_size=None, sampler=range(start, config.steps), num_workers=workers,
+                        pin_memory=context.device.type == "cuda", worker_init_fn=_worker_init if workers else None,
+                        prefetch_factor=4 if workers else None)
+    board = TensorBoard(config.tensorboard if context.main else "off", run_dir / "tensorboard", log)
+    progress = ProgressBar(config.steps, start) if context.main else None
+    voxels_per_step = config.batch * float(np.prod(config.patch))
+    running, running_steps = running_restored if latest and resume else (0.0, 0)
+    train_seconds, stopped_early, paused = 0.0, False, False
+    tick = time.perf_counter()
+    step = start
+    for step_index, (low, normal) in zip(range(start, config.steps), loader):
+        step = step_index + 1
+        low = low.to(context.device, non_blocking=True)
+        normal = normal.to(context.device, non_blocking=True)
+        with autocast(amp, context.device):
+            prediction = network(low)
+        loss = loss_function(prediction, normal)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         schedule.step()
         running += float(loss.detach())
+        running_steps += 1
+        now = time.perf_counter()
+        train_seconds += now - tick
+        if progress:
+            progress.update(step, running / running_steps, running_steps * voxels_per_step / max(train_seconds, 1e-9))
         if step % config.validate_every == 0 or step == config.steps:
-            seconds = time.perf_counter() - tick
-            metrics = validate(model, validation_pairs, normalization, halo)
-            row = {"step": step, "loss": running / config.validate_every, "seconds": round(seconds, 1),
-                   "voxels_per_second": round(config.validate_every * config.batch * float(np.prod(config.patch)) / seconds),
+            loss_mean = distributed.all_sum(context, [running / running_steps])[0] / context.world
+            metrics = validate(model, prepared_validation, normalization, halo, context)
+            row = {"step": step, "loss": round(loss_mean, 6), "learning_rate": schedule.get_last_lr()[0],
+                   "train_seconds": round(train_seconds, 2),
+                   "voxels_per_second_per_rank": round(running_steps * voxels_per_step / max(train_seconds, 1e-9)),
                    **{key: round(value, 4) for key, value in metrics.items()}}
             history.append(row)
+            if progress:
+                progress.newline()
             log(json.dumps(row))
+            board.scalars(step, row)
             if metrics["psnr_db"] > best["psnr_db"]:
-                best, best_state = {**metrics, "step": step}, copy.deepcopy(model.state_dict())
-            running, tick = 0.0, time.perf_counter()
-    with open(run_dir / "metrics.csv", "w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-    model.load_state_dict(best_state)
-    model.eval()
-    chosen_halo, halo_measurements = choose_halo(halo_study_crop(normalization.denormalise(validation_pairs[0].low)),
-                                                 TorchRunner(model, "cpu"), normalization, halo)
-    result = {"best": best, "halo": chosen_halo, "halo_measurements": halo_measurements,
-              "seconds": round(time.perf_counter() - started, 1)}
-    card = {
-        "name": config.name,
-        "format": "ctdenoise-model-card/1",
-        "engine_version": __version__,
-        "architecture": config.architecture,
-        "hu_normalization": normalization.to_dict(),
-        "inference": {"halo": chosen_halo, "halo_max_abs_error_hu": dict((str(h), round(e, 4)) for h, e in halo_measurements),
-                      "halo_rule": "smallest even halo whose tiled output is within 0.25 HU (max abs) of the untiled one "
-                                   "on the central 160x160 columns of the first validation volume"},
-        "training": {"summary": ", ".join(Path(path).name for path in config.train), "data": config.train,
-                     "validation_data": config.validation, "dose": config.dose, "simulation": settings.to_dict(),
-                     "config": config.to_dict(), "command": command, "steps": config.steps,
-                     "seconds": result["seconds"], "hardware": f"{platform.processor() or platform.machine()}, "
-                     f"{torch.get_num_threads()} threads, torch {torch.__version__}"},
-        "metrics": {"window_hu": list(QUALITY_WINDOW), "validation": best,
-                    "validation_psnr_gain_db": best["psnr_gain_db"], "history": history},
-    }
-    if config.export_dir:
-        folder = Path(config.export_dir)
-        weights, card_path = save_model(model, model_config, card, folder, config.name)
-        register_model(folder, config.name, weights, card_path)
-        result["exported"] = str(weights)
-        log(f"exported {weights} and registered it in {folder / 'registry.json'}")
-    else:
-        save_model(model, model_config, card, run_dir, config.name)
+                best, since_best = {**metrics, "step": step}, 0
+                if context.main:
+                    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                              str(run_dir / "best.safetensors"))
+            else:
+                since_best += 1
+            if context.main:
+                write_csv(run_dir / "metrics.csv", history)
+            running, running_steps, train_seconds = 0.0, 0, 0.0
+            stopped_early = bool(config.early_stopping) and since_best >= config.early_stopping and step < config.steps
+        paused = stop_after is not None and stop_after <= step < config.steps
+        if (config.checkpoint_every and step % config.checkpoint_every == 0) or step == config.steps or stopped_early \
+                or paused:
+            if context.main:
+                state = {"config": config.to_dict(), "world": context.world, "scheduler": schedule.state_dict(),
+                         "scaler": scaler.state_dict(), "best": best, "history": history, "since_best": since_best,
+                         "running_loss": [running, running_steps]}
+                save_checkpoint(checkpoints, step, model, optimizer, state, config.keep_checkpoints)
+            distributed.barrier(context)
+        if stopped_early:
+            log(f"early stopping at step {step}: no better validation PSNR in {config.early_stopping} validations")
+            break
+        if paused:
+            break
+        tick = time.perf_counter()
+    board.close()
+    if paused:
+        log(f"stopped after step {step} as asked; continue with --resume")
+        return {"stopped_at": step, "seconds": round(time.perf_counter() - started, 1), "ranks": context.world}
+
+    result: dict = {"best": best, "last_step": step, "seconds": round(time.perf_counter() - started, 1),
+                    "amp": amp, "ranks": context.world}
+    if context.main:
+        model.load_state_dict({k: v.to(context.device) for k, v in load_file(str(run_dir / "best.safetensors")).items()})
+        model = model.to("cpu").eval()
+        first_low = np.load(prepared_validation[0].lows[0]).astype(np.float32)
+        chosen_halo, measurements = study_halo(model, first_low, normalization)
+        card = build_card(config, command, train_cases, validation_cases, settings.to_dict(), normalization,
+                          chosen_halo, measurements, {**best, "last_step": step}, history, result["seconds"],
+                          context.world, str(context.device), amp, code_version())
+        result.update(halo=chosen_halo)
+        if config.export_dir:
+            result["exported"] = export_model(model, model_config, card, Path(config.export_dir), config.name, log)
+        else:
+            from CTDenoiseLib.model_files import save_model
+
+            save_model(model, model_config, card, run_dir, config.name)
+    distributed.barrier(context)
     return result

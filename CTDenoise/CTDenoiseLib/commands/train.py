@@ -1,4 +1,8 @@
-"""ctdenoise train: train a network on normal-dose volumes with simulated low dose (CTDenoiseTrainingLib)."""
+"""ctdenoise train: train a network on a site's scans (CTDenoiseTrainingLib); see docs/training.md.
+
+Every configuration key is an option (dashes for underscores) and overrides the --config file (JSON or YAML).
+Run it under ``torchrun --nproc_per_node N -m CTDenoiseLib train ...`` for distributed data parallel training.
+"""
 
 from __future__ import annotations
 
@@ -11,46 +15,82 @@ from pathlib import Path
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("train", help="train a denoising network",
-                                    description="Train on normal-dose volumes with low dose simulated on the fly. "
-                                                "Options override the --config file.")
-    parser.add_argument("--config", type=Path, help="JSON configuration file (keys as the options, underscores)")
-    parser.add_argument("--name")
-    parser.add_argument("--architecture", choices=("srresnet", "stresnet"))
-    parser.add_argument("--features", type=int)
-    parser.add_argument("--blocks", type=int)
-    parser.add_argument("--train", nargs="+", metavar="VOLUME", help="normal-dose training volumes")
-    parser.add_argument("--validation", nargs="+", metavar="VOLUME", help="held-out normal-dose volumes")
-    parser.add_argument("--dose", type=float)
-    parser.add_argument("--realisations", type=int, help="simulated low-dose realisations per training volume")
-    parser.add_argument("--patch", type=int, nargs=3, metavar=("Z", "Y", "X"))
-    parser.add_argument("--batch", type=int)
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--loss", choices=("l1", "mse"))
-    parser.add_argument("--validate-every", type=int)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--threads", type=int)
-    parser.add_argument("--run-dir")
-    parser.add_argument("--export-dir", help="model folder to export the best checkpoint to and register it in")
+                                    description="Train on normal-dose volumes with low dose simulated (or on real "
+                                                "low-dose/normal-dose pairs). Options override the --config file.")
+    parser.add_argument("--config", type=Path, help="JSON or YAML configuration file (keys as the options, underscores)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --run-dir from its latest checkpoint (exactly: same weights as an "
+                             "uninterrupted run)")
+    parser.add_argument("--stop-after", type=int, metavar="STEP",
+                        help="checkpoint after this step and exit without exporting (batch jobs with a time limit); "
+                             "continue later with --resume")
+    model = parser.add_argument_group("model")
+    model.add_argument("--name")
+    model.add_argument("--architecture", choices=("srresnet", "stresnet"))
+    model.add_argument("--features", type=int)
+    model.add_argument("--blocks", type=int)
+    model.add_argument("--z-upscale", type=int, help="output slices per input slice (2: 2 mm low dose -> 1 mm)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--train", nargs="+", metavar="VOLUME", help="normal-dose training volumes")
+    data.add_argument("--validation", nargs="+", metavar="VOLUME", help="held-out normal-dose volumes")
+    data.add_argument("--data-dir", help="folder of normal-dose volumes or DICOM series folders, one case each")
+    data.add_argument("--low-dose-dir", help="folder of real low-dose scans named like those in --data-dir")
+    data.add_argument("--pairs-csv", help="CSV with columns normal[, low][, patient][, split]")
+    data.add_argument("--patient-pattern", help="regex whose first group is the patient id in a case name")
+    data.add_argument("--validation-fraction", type=float, help="fraction of patients held out (default 0.2)")
+    data.add_argument("--cache-dir", help="prepared arrays and simulations (default: RUN_DIR/../simulation-cache)")
+    data.add_argument("--dose", type=float)
+    data.add_argument("--photons", type=float)
+    data.add_argument("--electronic-noise", type=float)
+    data.add_argument("--realisations", type=int, help="simulated low-dose realisations per training volume")
+    optimisation = parser.add_argument_group("optimisation")
+    optimisation.add_argument("--patch", type=int, nargs=3, metavar=("Z", "Y", "X"), help="target patch size")
+    optimisation.add_argument("--batch", type=int, help="patches per step and rank")
+    optimisation.add_argument("--steps", type=int)
+    optimisation.add_argument("--learning-rate", type=float)
+    optimisation.add_argument("--loss", help="l1, mse, ssim, perceptual, or a sum such as l1+0.2*ssim")
+    optimisation.add_argument("--perceptual-weights", help="VGG-16 ImageNet weights file for the perceptual loss")
+    optimisation.add_argument("--amp", choices=("auto", "off", "fp16", "bf16"),
+                              help="mixed precision (auto: FP16 on CUDA, off on CPU)")
+    optimisation.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    run_group = parser.add_argument_group("run")
+    run_group.add_argument("--validate-every", type=int)
+    run_group.add_argument("--checkpoint-every", type=int)
+    run_group.add_argument("--keep-checkpoints", type=int)
+    run_group.add_argument("--early-stopping", type=int, metavar="VALIDATIONS",
+                           help="stop after this many validations without a better PSNR")
+    run_group.add_argument("--workers", type=int, help="DataLoader workers per rank (-1: from the CPU cores)")
+    run_group.add_argument("--tensorboard", choices=("auto", "on", "off"))
+    run_group.add_argument("--seed", type=int)
+    run_group.add_argument("--threads", type=int)
+    run_group.add_argument("--run-dir")
+    run_group.add_argument("--export-dir", help="model folder to export the best checkpoint to and register it in")
     parser.set_defaults(handler=run)
+
+
+NOT_CONFIG = ("config", "resume", "stop_after", "handler", "command", "debug")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import CTDenoiseError
 
     try:
-        from CTDenoiseTrainingLib.config import TrainConfig
+        from CTDenoiseTrainingLib.config import TrainConfig, read_config_file
         from CTDenoiseTrainingLib.train import train
     except ImportError as error:
         raise CTDenoiseError(f"The training engine is not importable ({error}).",
                              "Install CTDenoise from the repository root with pip, which includes CTDenoiseTrainingLib.") from error
-    values = json.loads(args.config.read_text(encoding="utf-8")) if args.config else {}
-    overrides = {key: value for key, value in vars(args).items()
-                 if key not in ("config", "handler", "command", "debug") and value is not None}
+    overrides = {key: value for key, value in vars(args).items() if key not in NOT_CONFIG and value is not None}
     try:
+        values = read_config_file(args.config) if args.config else {}
         config = TrainConfig.from_dict({**values, **overrides})
-        result = train(config, command="ctdenoise " + shlex.join(sys.argv[1:]))
-    except ValueError as error:
+        result = train(config, command="ctdenoise " + shlex.join(sys.argv[1:]), resume=args.resume,
+                       stop_after=args.stop_after)
+    except (ValueError, OSError) as error:
         raise CTDenoiseError(f"Invalid training setup: {error}.") from error
-    print(json.dumps({"event": "trained", **{key: result[key] for key in ("best", "halo", "seconds")}}))
+    if "stopped_at" in result:
+        print(json.dumps({"event": "stopped", "step": result["stopped_at"], "seconds": result["seconds"]}))
+    elif "halo" in result:  # rank 0
+        print(json.dumps({"event": "trained", **{key: result[key] for key in ("best", "halo", "seconds", "last_step")},
+                          **({"exported": result["exported"]} if "exported" in result else {})}))
     return 0

@@ -1,0 +1,94 @@
+"""Random training patches, read lazily from memory-mapped cases, reproducible from (seed, rank, step).
+
+Batch ``step`` of rank ``r`` is drawn from its own generator ``default_rng([seed, r, step])``: it does not
+depend on which DataLoader worker makes it or on what came before, so a resumed run sees exactly the batches
+the uninterrupted run would have seen, with any number of workers. Patches favour body and lung over air
+(a crop that is mostly air is redrawn unless a small keep-probability says otherwise); augmentation flips any
+axis and rotates in-plane by multiples of 90 degrees, so z keeps its meaning (it is never swapped with x or y).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from CTDenoiseLib.hu import HUNormalization
+
+from .prepare import PreparedCase
+
+AIR_HU = -900
+
+
+class PatchBatches(Dataset):
+    """Item ``step`` is one batch ``(low (B, 1, Z/f, Y, X), normal (B, 1, Z, Y, X))``, normalised float32."""
+
+    def __init__(self, cases: list[PreparedCase], patch: tuple[int, int, int], batch: int, seed: int, rank: int = 0,
+                 z_upscale: int = 1, normalization: HUNormalization | None = None, length: int = 10**12,
+                 air_fraction_limit: float = 0.6, keep_air_probability: float = 0.1, open_limit: int = 16) -> None:
+        self.cases, self.patch, self.batch, self.seed, self.rank = cases, tuple(patch), batch, seed, rank
+        self.factor, self.normalization, self.length = z_upscale, normalization or HUNormalization(), length
+        self.air_fraction_limit, self.keep_air_probability, self.open_limit = air_fraction_limit, keep_air_probability, open_limit
+        if patch[0] % z_upscale:
+            raise ValueError(f"patch depth {patch[0]} is not a multiple of z_upscale {z_upscale}")
+        sizes = []
+        for case in cases:
+            shape = case.shape()
+            if any(size > limit for size, limit in zip(patch, shape)):
+                raise ValueError(f"patch {tuple(patch)} is larger than case {case.name} {shape}")
+            sizes.append(float(np.prod(shape)))
+        self.weights = np.asarray(sizes) / np.sum(sizes)  # every voxel equally likely
+        self._open: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getstate__(self) -> dict:  # worker processes map the files themselves
+        return {**self.__dict__, "_open": OrderedDict()}
+
+    def _array(self, path: str) -> np.ndarray:
+        if path in self._open:
+            self._open.move_to_end(path)
+        else:
+            self._open[path] = np.load(path, mmap_mode="r")
+            while len(self._open) > self.open_limit:
+                self._open.popitem(last=False)
+        return self._open[path]
+
+    def _sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        case = self.cases[int(rng.choice(len(self.cases), p=self.weights))]
+        normal = self._array(case.normal)
+        low = self._array(case.lows[int(rng.integers(len(case.lows)))])
+        f, (pz, py, px) = self.factor, self.patch
+        for _ in range(20):
+            z = int(rng.integers(0, low.shape[0] - pz // f + 1))
+            y, x = (int(rng.integers(0, limit - size + 1)) for size, limit in zip((py, px), normal.shape[1:]))
+            target = np.asarray(normal[z * f:z * f + pz, y:y + py, x:x + px])
+            if (target < AIR_HU).mean() <= self.air_fraction_limit or rng.random() < self.keep_air_probability:
+                break
+        source = np.asarray(low[z:z + pz // f, y:y + py, x:x + px])
+        for axis in range(3):
+            if rng.random() < 0.5:
+                source, target = np.flip(source, axis), np.flip(target, axis)
+        turns = int(rng.integers(4))
+        source, target = np.rot90(source, turns, axes=(1, 2)), np.rot90(target, turns, axes=(1, 2))
+        return self.normalization.normalise(source), self.normalization.normalise(target)
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.rank, int(step)])
+        samples = [self._sample(rng) for _ in range(self.batch)]
+        low = np.stack([s for s, _ in samples])[:, None]
+        normal = np.stack([t for _, t in samples])[:, None]
+        return torch.from_numpy(np.ascontiguousarray(low)), torch.from_numpy(np.ascontiguousarray(normal))
+
+
+def worker_count(requested: int, world: int) -> int:
+    """-1: one worker per spare CPU core of this rank (at most 4); on a 2-core machine that is 0 (main process)."""
+    if requested >= 0:
+        return requested
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(4, cores // max(1, world) - 1))
