@@ -9,6 +9,7 @@ and quality metrics.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import time
@@ -23,6 +24,7 @@ from .label_masks import read_mask
 from .progress import Progress
 from .radiomics_features import PARAMS_FILE, enabled_features, extract, make_extractor
 from .radiomics_stats import ALPHA, CCC_THRESHOLD, SAMPLE_SIZE_NOTE, agreement, consistency_counts
+from .simulation import DoseSimulation, simulate_volume
 from .volume_io import Volume, read_volume
 
 NORMAL_DOSE = "normal dose"
@@ -76,13 +78,13 @@ def _denoisers(models: list[str]) -> dict[str, object]:
     return {name: (make_runner(model, choice), model) for name, model in loaded.items()}
 
 
-def run_study(cases: list[StudyCase], models: list[str], realisations: int, dose: float, output_dir: str | os.PathLike,
-              label: int | None = None, params: str | os.PathLike | None = None, seed: int = 0,
+def run_study(cases: list[StudyCase], models: list[str], realisations: int, simulation: DoseSimulation,
+              output_dir: str | os.PathLike, label: int | None = None, params: str | os.PathLike | None = None,
               alpha: float = ALPHA, ccc_threshold: float = CCC_THRESHOLD, progress: Progress | None = None) -> dict:
-    """Run the study, write its tables, JSON and figure into ``output_dir``; returns the JSON summary."""
+    """Run the study, write its tables, JSON and figure into ``output_dir``; returns the JSON summary.
+    Realisation r of case k uses ``simulation`` with seed ``simulation.seed + 1000 k + r``."""
     from .hu import check_ct_values, to_int16_hu
     from .inference import denoise_hu
-    from .simulation import DoseSimulation, simulate_volume
 
     progress = progress or Progress()
     started = time.perf_counter()
@@ -111,7 +113,7 @@ def run_study(cases: list[StudyCase], models: list[str], realisations: int, dose
         nodule = region.array[box]
         reference_values[case.name] = extract(extractor, normal, nodule)
         for realisation in range(realisations):
-            settings = DoseSimulation(dose=dose, seed=seed + 1000 * case_index + realisation)
+            settings = dataclasses.replace(simulation, seed=simulation.seed + 1000 * case_index + realisation)
             low = crop(simulate_volume(slab, settings), in_plane)
             images = {LOW_DOSE: to_int16_hu(low.array)}
             for name, (runner, model) in denoisers.items():
@@ -136,7 +138,7 @@ def run_study(cases: list[StudyCase], models: list[str], realisations: int, dose
 
     study_figure(agreements, output / "radiomics_study.png", NORMAL_DOSE, alpha, ccc_threshold)
     summary = {
-        "cases": [c.name for c in cases], "realisations": realisations, "dose": dose, "pairs_per_method": len(cases) * realisations,
+        "cases": [c.name for c in cases], "realisations": realisations, "simulation": simulation.to_dict(), "pairs_per_method": len(cases) * realisations,
         "methods": methods, "baseline": NORMAL_DOSE, "feature_count": len(features), "alpha": alpha,
         "ccc_threshold": ccc_threshold, "consistent_features": consistency_counts(agreements),
         "note": SAMPLE_SIZE_NOTE, "mask_notes": notes,

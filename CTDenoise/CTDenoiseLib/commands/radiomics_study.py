@@ -33,11 +33,12 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import make_progress
     from ..radiomics_study import find_cases, run_study
     from ..registry import list_models
+    from ..simulation import DoseSimulation
 
     models = args.models if args.models is not None else [entry.name for entry in list_models()]
     summary = run_study(find_cases(args.cases, args.image_name, args.mask_name), models, args.realisations,
-                        args.dose, args.output_dir, args.label, args.params, args.seed, args.alpha,
-                        args.ccc_threshold, make_progress(args.progress))
+                        DoseSimulation(dose=args.dose, seed=args.seed), args.output_dir, args.label, args.params,
+                        args.alpha, args.ccc_threshold, make_progress(args.progress))
     if args.progress != "json":
         print(f"{len(summary['cases'])} cases x {args.realisations} realisations = {summary['pairs_per_method']} pairs "
               f"per method; {summary['feature_count']} features consistent with normal dose:")
