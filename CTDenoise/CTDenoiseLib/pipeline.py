@@ -4,33 +4,107 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from .backends import make_runner, resolve_choice
+from .backends import Choice, Runner, describe_runner, make_runner, pick_backend, resolve_choice
+from .errors import CTDenoiseError
 from .hu import check_ct_values, to_int16_hu
 from .inference import DEFAULT_MAX_TILE_VOXELS, denoise_hu
-from .model_files import load_model
+from .model_files import LoadedModel, load_model
 from .progress import Progress
 from .volume_io import check_output_path, read_volume, write_volume
 
 
-def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, model: str = "stresnet",
-                 precision: str = "fp32", device: str = "auto", progress: Progress | None = None,
-                 max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None) -> Path:
-    """Denoise one volume and write it (int16 HU, same geometry) atomically; the input is only read."""
+@dataclass
+class Engine:
+    """A loaded model and its runner, built once and reused for every file of a batch."""
+
+    loaded: LoadedModel
+    run: Runner
+    choice: Choice
+    backend: str
+
+    @property
+    def description(self) -> str:
+        return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}"
+
+
+def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str = "auto", backend: str = "auto",
+                   progress: Progress | None = None) -> Engine:
     progress = progress or Progress()
-    started = time.perf_counter()
-    output = check_output_path(output_path, inputs=(input_path,))
     choice = resolve_choice(precision, device)
     if choice.note:
         progress.info(choice.note)
+    engine_name = pick_backend(choice, backend)
     loaded = load_model(model)
-    run = make_runner(loaded, choice)
+    engine = Engine(loaded, make_runner(loaded, choice, engine_name), choice, engine_name)
+    progress.info(f"running {engine.description}")
+    return engine
+
+
+@dataclass(frozen=True)
+class FileResult:
+    input: str
+    output: str
+    status: str  # "ok" or "failed"
+    error: str = ""
+    seconds: float = 0.0  # reading, denoising and writing
+    denoise_seconds: float = 0.0  # normalisation, tiles through the network, reassembly
+    voxels: int = 0
+
+    def event(self) -> dict:
+        return {"event": "file", "input": self.input, "output": self.output, "status": self.status,
+                "error": self.error or None, "seconds": round(self.seconds, 3),
+                "denoise_seconds": round(self.denoise_seconds, 3), "voxels": self.voxels}
+
+
+def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str | os.PathLike,
+                 progress: Progress | None = None, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
+                 halo: int | None = None) -> FileResult:
+    """Denoise one volume with a prepared engine and write it (int16 HU, same geometry) atomically."""
+    progress = progress or Progress()
+    started = time.perf_counter()
+    output = check_output_path(output_path, inputs=(input_path,))
     volume = read_volume(input_path)
     check_ct_values(volume.array)
     progress.update(0, 1)
-    denoised = denoise_hu(volume.array, run, loaded.normalization, loaded.halo if halo is None else halo,
+    loaded = engine.loaded
+    denoise_started = time.perf_counter()
+    denoised = denoise_hu(volume.array, engine.run, loaded.normalization, loaded.halo if halo is None else halo,
                           max_tile_voxels, on_tile=progress.update)
+    denoise_seconds = time.perf_counter() - denoise_started
     write_volume(volume.with_array(to_int16_hu(denoised)), output)
-    progress.finished(str(output), time.perf_counter() - started)
-    return output
+    return FileResult(str(input_path), str(output), "ok", seconds=time.perf_counter() - started,
+                      denoise_seconds=denoise_seconds, voxels=int(volume.array.size))
+
+
+def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, model: str = "stresnet",
+                 precision: str = "fp32", device: str = "auto", progress: Progress | None = None,
+                 max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
+                 backend: str = "auto") -> Path:
+    """Denoise one volume and write it (int16 HU, same geometry) atomically; the input is only read."""
+    progress = progress or Progress()
+    started = time.perf_counter()
+    check_output_path(output_path, inputs=(input_path,))
+    engine = prepare_engine(model, precision, device, backend, progress)
+    result = denoise_with(engine, input_path, output_path, progress, max_tile_voxels, halo)
+    progress.finished(result.output, time.perf_counter() - started)
+    return Path(result.output)
+
+
+def denoise_many(engine: Engine, pairs: list[tuple[Path, Path]], progress: Progress | None = None,
+                 max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
+                 on_result: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+    """Denoise each (input, output) pair; a file that fails is reported and the rest go on."""
+    results = []
+    for input_path, output_path in pairs:
+        try:
+            result = denoise_with(engine, input_path, output_path, progress, max_tile_voxels, halo)
+        except (CTDenoiseError, OSError, RuntimeError, ValueError, MemoryError) as error:
+            result = FileResult(str(input_path), str(output_path), "failed", error=str(error) or type(error).__name__)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results

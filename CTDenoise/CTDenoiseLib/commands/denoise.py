@@ -1,18 +1,34 @@
-"""ctdenoise denoise INPUT OUTPUT: denoise one CT volume with a registered model."""
+"""ctdenoise denoise INPUT... OUTPUT: denoise one CT volume, or a batch of them into a folder.
+
+One INPUT (a file or a DICOM series folder) and an OUTPUT file: as before. Several INPUTs, or a folder of
+volumes, and an OUTPUT folder: batch mode, one JSON line per file on stdout
+(``{"event":"file","input":..,"output":..,"status":"ok"|"failed","error":..}``); a failing file does not stop
+the rest, and the exit status is 1 if any failed. Under ``torchrun`` each rank takes ``inputs[rank::world]``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser("denoise", help="denoise a CT volume",
-                                    description="Denoise a CT volume (NRRD, NIfTI, MHA or a DICOM series folder).")
-    parser.add_argument("input", help="CT volume file or DICOM series folder, in HU")
-    parser.add_argument("output", help="output file: .nrrd, .nii, .nii.gz or .mha (int16 HU, input geometry)")
+    parser = subcommands.add_parser(
+        "denoise", help="denoise a CT volume, or a batch of them",
+        description="Denoise a CT volume (NRRD, NIfTI, MHA or a DICOM series folder), or several into a folder. "
+                    "Batch work can be spread over ranks: torchrun --nproc-per-node N -m CTDenoiseLib denoise ...")
+    parser.add_argument("input", nargs="+", help="CT volume file(s), DICOM series folder(s) or folder(s) of volumes, in HU")
+    parser.add_argument("output", help="output file (.nrrd, .nii, .nii.gz, .mha; int16 HU, input geometry), "
+                                       "or an output folder in batch mode")
     parser.add_argument("--model", default="stresnet", help="registered model name (default: stresnet)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
+                        help="auto: OpenVINO for INT8 and for FP32 on the CPU when installed, else PyTorch; "
+                             "torch: PyTorch eager (the FP32 reference)")
+    parser.add_argument("--format", default=".nrrd", choices=(".nrrd", ".nii", ".nii.gz", ".mha"),
+                        help="output file type in batch mode (default .nrrd)")
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
     parser.add_argument("--max-tile-mvox", type=float, default=4.0,
                         help="largest tile, halo included, in millions of voxels (bounds memory; default 4)")
@@ -20,10 +36,77 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def _emit(event: dict) -> None:
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import denoise_file
+    from ..batch import is_batch
     from ..progress import make_progress
 
-    denoise_file(args.input, args.output, model=args.model, precision=args.precision, device=args.device,
-                 progress=make_progress(args.progress), max_tile_voxels=int(args.max_tile_mvox * 1e6), halo=args.halo)
+    progress = make_progress(args.progress)
+    if is_batch(args.input):
+        return run_batch(args, progress)
+    import time
+
+    from ..pipeline import denoise_with, prepare_engine
+    from ..volume_io import check_output_path
+
+    started = time.perf_counter()
+    check_output_path(args.output, inputs=(args.input[0],))  # fail before loading anything
+    engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress)
+    result = denoise_with(engine, args.input[0], args.output, progress, int(args.max_tile_mvox * 1e6), args.halo)
+    if args.progress == "json":
+        _emit(result.event())  # timings for programs such as `ctdenoise benchmark`
+    progress.finished(result.output, time.perf_counter() - started)
     return 0
+
+
+def run_batch(args: argparse.Namespace, progress) -> int:
+    from pathlib import Path
+
+    from ..batch import Rank, expand_inputs, output_names
+    from ..errors import CTDenoiseError
+    from ..pipeline import denoise_many, prepare_engine
+
+    output_dir = Path(args.output)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise CTDenoiseError(f"With several inputs OUTPUT must be a folder; '{output_dir}' is a file.",
+                             "Give a folder (it is created if missing).")
+    if not output_dir.parent.is_dir():
+        raise CTDenoiseError(f"Parent folder of '{output_dir}' does not exist.", "Create it or choose another OUTPUT.")
+    output_dir.mkdir(exist_ok=True)
+    inputs = expand_inputs(args.input)
+    rank = Rank.from_environment()
+    pairs = rank.share(list(zip(inputs, output_names(inputs, output_dir, args.format))))
+    failed = 0
+    if pairs:
+        engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress)
+        extra = {"rank": rank.rank} if rank.world_size > 1 else {}
+        results = denoise_many(engine, pairs, progress, int(args.max_tile_mvox * 1e6), args.halo,
+                               on_result=lambda result: _emit({**result.event(), **extra}))
+        failed = sum(result.status != "ok" for result in results)
+    ok = len(pairs) - failed
+    if rank.world_size > 1:
+        ok, failed = _sum_over_ranks(ok, failed)
+    if rank.rank == 0:
+        _emit({"event": "batch", "files": ok + failed, "ok": ok, "failed": failed, "ranks": rank.world_size})
+    if failed:
+        print(f"ctdenoise: error: {failed} of {ok + failed} input(s) failed; see the \"file\" lines.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _sum_over_ranks(ok: int, failed: int) -> tuple[int, int]:
+    """Totals over all torchrun ranks (gloo all-reduce of two integers); also the final barrier."""
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    try:
+        counts = torch.tensor([ok, failed], dtype=torch.int64)
+        dist.all_reduce(counts)
+        return int(counts[0]), int(counts[1])
+    finally:
+        dist.destroy_process_group()
