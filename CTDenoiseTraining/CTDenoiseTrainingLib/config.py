@@ -55,6 +55,7 @@ class TrainConfig:
     threads: int = 0  # 0: PyTorch's default
     run_dir: str = "runs/stresnet"
     export_dir: str = ""  # empty: do not export
+    int8: str = "auto"  # INT8 artefact at export: auto (when OpenVINO + NNCF are installed), on, off
 
     def __post_init__(self) -> None:
         self.patch = tuple(int(size) for size in self.patch)  # type: ignore[assignment]
@@ -69,8 +70,8 @@ class TrainConfig:
             problems.append(f"amp must be one of {', '.join(AMP_MODES)}")
         if self.device not in DEVICES:
             problems.append(f"device must be one of {', '.join(DEVICES)}")
-        if self.tensorboard not in ("auto", "on", "off"):
-            problems.append("tensorboard must be auto, on or off")
+        if self.tensorboard not in ("auto", "on", "off") or self.int8 not in ("auto", "on", "off"):
+            problems.append("tensorboard and int8 must be auto, on or off")
         if self.steps < 1 or self.batch < 1 or self.validate_every < 1 or self.checkpoint_every < 0:
             problems.append("steps, batch and validate_every must be >= 1, checkpoint_every >= 0")
         if not 0.0 < self.validation_fraction < 1.0:

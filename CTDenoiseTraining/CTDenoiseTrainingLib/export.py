@@ -1,13 +1,15 @@
 """Export: the best weights as a registered model (safetensors + model card + registry entry with SHA-256).
 
 The export folder becomes visible to ``ctdenoise`` and the Slicer module without code changes when it is
-``~/.ctdenoise/models`` or listed in ``CTDENOISE_MODEL_DIRS``. An INT8 artefact is added when the engine offers
-``CTDenoiseLib.quantization.export_int8(module, config, folder, stem) -> Path``; until then the card says why not.
+``~/.ctdenoise/models`` or listed in ``CTDENOISE_MODEL_DIRS``. The INT8 artefact is made by the engine's
+quantizer (``ctdenoise quantize``: OpenVINO + NNCF) when they are installed; otherwise the card says why not.
 """
 
 from __future__ import annotations
 
-import importlib
+import contextlib
+import json
+import os
 import platform
 from pathlib import Path
 from typing import Callable
@@ -22,7 +24,7 @@ from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.metrics import QUALITY_WINDOW
 from CTDenoiseLib.model_files import save_model
 from CTDenoiseLib.models import ModelConfig, receptive_field_radius
-from CTDenoiseLib.registry import register_model
+from CTDenoiseLib.registry import REGISTRY_NAME, read_registry, register_model
 
 from .config import TrainConfig
 from .sources import Case
@@ -43,13 +45,23 @@ def study_halo(model: torch.nn.Module, low_hu: np.ndarray, normalization: HUNorm
     return choose_halo(halo_study_crop(low_hu), TorchRunner(model, "cpu"), normalization, radius)
 
 
-def int8_export(module: torch.nn.Module, config: ModelConfig, folder: Path, stem: str) -> tuple[Path | None, str]:
+def make_int8(name: str, calibration: list[str], patch: tuple[int, int, int], mode: str,
+              log: Callable[[str], None]) -> tuple[dict | None, str]:
+    """The engine's INT8 path (OpenVINO/NNCF post-training quantization, ``ctdenoise quantize``) on a just
+    registered model, calibrated on the training volumes; ``auto`` skips it with a note when it is not installed."""
+    if mode == "off":
+        return None, "not made (int8 off); run `ctdenoise quantize` later"
     try:
-        quantization = importlib.import_module("CTDenoiseLib.quantization")
-        export = getattr(quantization, "export_int8")
-    except (ImportError, AttributeError):
-        return None, "not exported: this engine version has no INT8 export (CTDenoiseLib.quantization.export_int8)"
-    return Path(export(module, config, folder, stem)), "exported"
+        from CTDenoiseLib.model_files import load_model
+        from CTDenoiseLib.quantization import CalibrationSettings, quantize_registered
+
+        summary = quantize_registered(load_model(name), calibration, CalibrationSettings(patches=32, patch=patch))
+    except Exception as error:  # missing OpenVINO/NNCF, or a network the quantizer cannot take
+        if mode == "on":
+            raise ValueError(f"INT8 export failed: {error}") from error
+        log(f"no INT8 artefact ({error}); make it later with `ctdenoise quantize --model {name}`")
+        return None, f"not made: {error}"
+    return summary, "made with `ctdenoise quantize` (OpenVINO IR, see the registry's int8 extras)"
 
 
 def data_summary(train: list[Case], validation: list[Case], config: TrainConfig) -> dict:
@@ -84,13 +96,33 @@ def build_card(config: TrainConfig, command: str, train: list[Case], validation:
 
 
 def export_model(module: torch.nn.Module, model_config: ModelConfig, card: dict, folder: Path, name: str,
+                 calibration: list[str], calibration_patch: tuple[int, int, int], int8: str = "auto",
                  log: Callable[[str], None] = print) -> dict:
-    """Save, add the INT8 artefact where possible, register; returns the paths."""
+    """Save weights and card, register them (SHA-256), then add the INT8 artefact where the engine can."""
     module = module.to("cpu").eval()
-    int8_path, int8_note = int8_export(module, model_config, folder, name) if folder else (None, "")
-    card = {**card, "int8": int8_note}
-    weights, card_path = save_model(module, model_config, card, folder, name)
-    register_model(folder, name, weights, card_path, extra={"int8": int8_path} if int8_path else None)
-    log(f"exported {weights} and registered it in {folder / 'registry.json'}"
-        f"{'' if int8_path else ' (no INT8 artefact: ' + int8_note + ')'}")
-    return {"weights": str(weights), "card": str(card_path), "int8": str(int8_path) if int8_path else None}
+    weights, card_path = save_model(module, model_config, {**card, "int8": "pending"}, folder, name)
+    register_model(folder, name, weights, card_path)
+    log(f"exported {weights} and registered it in {folder / 'registry.json'}")
+    with model_dirs_including(folder):
+        summary, note = make_int8(name, calibration, calibration_patch, int8, log)
+    # The card says what happened; re-register so its SHA-256 (and any INT8 extras) stay right.
+    full_card = json.loads(card_path.read_text(encoding="utf-8"))
+    full_card["int8"] = note
+    card_path.write_text(json.dumps(full_card, indent=2) + "\n", encoding="utf-8")
+    entry = next(e for e in read_registry(folder / REGISTRY_NAME) if e.name == name)
+    register_model(folder, name, weights, card_path, extra={key: a.path for key, a in entry.extra.items()} or None)
+    return {"weights": str(weights), "card": str(card_path), "int8": summary["files"] if summary else None}
+
+
+@contextlib.contextmanager
+def model_dirs_including(folder: Path):
+    """Make ``folder``'s registry visible to the engine's model lookup for the duration (quantize finds it)."""
+    previous = os.environ.get("CTDENOISE_MODEL_DIRS")
+    os.environ["CTDENOISE_MODEL_DIRS"] = os.pathsep.join([p for p in [previous, str(folder.resolve())] if p])
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("CTDENOISE_MODEL_DIRS", None)
+        else:
+            os.environ["CTDENOISE_MODEL_DIRS"] = previous

@@ -9,6 +9,7 @@ go and N/2 + ``--resume`` N/2 give the same weights (same world size, same devic
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -55,8 +56,9 @@ def resolve_amp(mode: str, device: torch.device) -> str:
 
 
 def autocast(amp: str, device: torch.device):
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(amp, torch.float32)
-    return torch.autocast(device.type, dtype=dtype, enabled=amp != "off")
+    if amp in ("off", "fp32"):
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype={"fp16": torch.float16, "bf16": torch.bfloat16}[amp])
 
 
 def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: HUNormalization, halo: int,
@@ -264,7 +266,9 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
                           context.world, str(context.device), amp, code_version())
         result.update(halo=chosen_halo)
         if config.export_dir:
-            result["exported"] = export_model(model, model_config, card, Path(config.export_dir), config.name, log)
+            calibration_patch = (config.patch[0] // config.z_upscale, *config.patch[1:])
+            result["exported"] = export_model(model, model_config, card, Path(config.export_dir), config.name,
+                                              [case.normal for case in train_cases], calibration_patch, config.int8, log)
         else:
             from CTDenoiseLib.model_files import save_model
 

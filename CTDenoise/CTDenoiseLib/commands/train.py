@@ -65,6 +65,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     run_group.add_argument("--threads", type=int)
     run_group.add_argument("--run-dir")
     run_group.add_argument("--export-dir", help="model folder to export the best checkpoint to and register it in")
+    run_group.add_argument("--int8", choices=("auto", "on", "off"),
+                           help="make the INT8 artefact at export (auto: when OpenVINO and NNCF are installed)")
     parser.set_defaults(handler=run)
 
 
