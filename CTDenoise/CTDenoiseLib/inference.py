@@ -8,6 +8,7 @@ import numpy as np
 
 from .hu import HUNormalization
 from .tiling import plan_tiles
+from .volume_io import Volume
 
 DEFAULT_MAX_TILE_VOXELS = 4_000_000
 
@@ -50,3 +51,19 @@ def _scale_z(region: tuple[slice, slice, slice], factor: int) -> tuple[slice, sl
     if factor == 1:
         return region
     return (slice(region[0].start * factor, region[0].stop * factor), region[1], region[2])
+
+
+def output_volume(volume: Volume, denoised: np.ndarray) -> Volume:
+    """``denoised`` with ``volume``'s geometry. For a z-upscaling model's output (f times the slices) the slice
+    spacing is divided by f and the origin moved to the centre of the first thin slice, so the thin slices tile
+    exactly the extent of the thick ones (the inverse of ``simulation.thicken_slices``)."""
+    factor = denoised.shape[0] // volume.array.shape[0]
+    if factor == 1 and denoised.shape == volume.array.shape:
+        return volume.with_array(denoised)
+    if denoised.shape != (volume.array.shape[0] * factor, *volume.array.shape[1:]):
+        raise ValueError(f"output shape {denoised.shape} is not the input's {volume.array.shape} upscaled along z")
+    thin = volume.spacing[2] / factor
+    direction = np.asarray(volume.direction, dtype=np.float64).reshape(3, 3)
+    origin = np.asarray(volume.origin, dtype=np.float64) - direction[:, 2] * thin * (factor - 1) / 2
+    return Volume(array=denoised, spacing=(volume.spacing[0], volume.spacing[1], thin), origin=tuple(origin),
+                  direction=volume.direction)

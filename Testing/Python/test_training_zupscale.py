@@ -47,3 +47,15 @@ def test_tiled_inference_matches_untiled_for_upscaling_models(factor: int) -> No
     assert untiled.shape == (12 * factor, 40, 40)
     assert np.abs(tiled - untiled).max() < 1e-3
     assert (untiled[:, :3] == -3024).all()
+
+
+def test_output_volume_puts_thin_slices_inside_the_thick_ones() -> None:
+    from CTDenoiseLib.inference import output_volume
+    from CTDenoiseLib.simulation import thicken_slices
+    from CTDenoiseLib.volume_io import Volume
+
+    thin = Volume(np.zeros((8, 4, 4), np.float32), (0.7, 0.7, 1.0), (1.0, 2.0, 3.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    thick = thicken_slices(thin, 2.0)
+    restored = output_volume(thick, np.zeros((8, 4, 4), np.float32))
+    assert restored.spacing == thin.spacing and np.allclose(restored.origin, thin.origin)
+    assert output_volume(thin, np.ones((8, 4, 4), np.float32)).origin == thin.origin
