@@ -4,9 +4,12 @@ Training a denoiser takes hours and belongs on a GPU workstation or cluster, not
 the command line, with Slicer's Python or any Python where the engine is installed::
 
     PythonSlicer -m CTDenoiseLib train --help
-    ctdenoise train --help            # after 'pip install .' from the source repository
+    ctdenoise train --config site.yaml              # after 'pip install .' from the source repository
+    torchrun --nproc_per_node 4 -m CTDenoiseLib train --config site.yaml   # several GPUs or nodes
 
-A trained model is registered with ``ctdenoise models`` and then appears in the CTDenoise module's Network list.
+A model exported with ``--export-dir ~/.ctdenoise/models`` (or a folder in CTDENOISE_MODEL_DIRS) is registered
+with its SHA-256 and appears in the CTDenoise module's Network list. The source repository's docs/training.md
+covers training on one's own scans from start to finish.
 """
 
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule

@@ -132,3 +132,17 @@ def test_no_torch_load_without_weights_only() -> None:
                 if re.search(r"torch\.load\(", line) and "weights_only=True" not in line:
                     offenders.append(f"{path.relative_to(REPO)}:{number}")
     assert not offenders, f"torch.load without weights_only=True (unpickles arbitrary objects): {offenders}"
+
+
+def test_dataloader_workers_give_the_same_batches_as_the_main_process(tmp_path: Path) -> None:
+    from torch.utils.data import DataLoader
+
+    from CTDenoiseTrainingLib.sources import Case
+
+    paths = write_crops(tmp_path / "data")
+    prepared = prepare_cases([Case("chestA", "chest", str(paths["chestA"]))], DoseSimulation(), 1, 1,
+                             tmp_path / "cache", log=lambda _: None)
+    data = PatchBatches(prepared, (4, 16, 16), batch=2, seed=0)
+    loader = DataLoader(data, batch_size=None, sampler=range(3, 7), num_workers=2)
+    for step, (low, normal) in zip(range(3, 7), loader):
+        assert torch.equal(low, data[step][0]) and torch.equal(normal, data[step][1])
