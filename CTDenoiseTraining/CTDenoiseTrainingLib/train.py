@@ -257,6 +257,10 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
     result: dict = {"best": best, "last_step": step, "seconds": round(time.perf_counter() - started, 1),
                     "amp": amp, "ranks": context.world}
     if context.main:
+        if not (run_dir / "best.safetensors").is_file():  # no finite validation PSNR: export the last weights
+            log("warning: no validation improved on nothing (non-finite PSNR?); exporting the last weights")
+            save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                      str(run_dir / "best.safetensors"))
         model.load_state_dict({k: v.to(context.device) for k, v in load_file(str(run_dir / "best.safetensors")).items()})
         model = model.to("cpu").eval()
         first_low = np.load(prepared_validation[0].lows[0]).astype(np.float32)
