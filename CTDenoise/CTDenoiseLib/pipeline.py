@@ -53,11 +53,26 @@ class FileResult:
     seconds: float = 0.0  # reading, denoising and writing
     denoise_seconds: float = 0.0  # normalisation, tiles through the network, reassembly
     voxels: int = 0
+    peak_rss_mb: float | None = None  # of this process so far (Linux), as a bound on memory use
 
     def event(self) -> dict:
         return {"event": "file", "input": self.input, "output": self.output, "status": self.status,
                 "error": self.error or None, "seconds": round(self.seconds, 3),
-                "denoise_seconds": round(self.denoise_seconds, 3), "voxels": self.voxels}
+                "denoise_seconds": round(self.denoise_seconds, 3), "voxels": self.voxels,
+                "peak_rss_mb": self.peak_rss_mb}
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory (VmHWM), or None where /proc is missing. Unlike ru_maxrss it does
+    not include the parent's memory inherited across fork + exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str | os.PathLike,
@@ -77,7 +92,7 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     denoise_seconds = time.perf_counter() - denoise_started
     write_volume(volume.with_array(to_int16_hu(denoised)), output)
     return FileResult(str(input_path), str(output), "ok", seconds=time.perf_counter() - started,
-                      denoise_seconds=denoise_seconds, voxels=int(volume.array.size))
+                      denoise_seconds=denoise_seconds, voxels=int(volume.array.size), peak_rss_mb=peak_rss_mb())
 
 
 def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, model: str = "stresnet",
