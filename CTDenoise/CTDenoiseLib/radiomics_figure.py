@@ -27,7 +27,7 @@ def _bars(axis, features: list[str], changes: dict[str, list[float]], title: str
                 axis.text(np.sign(value) * _CLIP_PERCENT, y, f"{value:+.0f}", fontsize=5, va="center",
                           ha="right" if value > 0 else "left")
     axis.set_yticks(positions, features, fontsize=6)
-    axis.invert_yaxis()
+    axis.set_ylim(len(features) - 0.5, -0.5)  # first feature on top, no empty margin
     axis.set_xlim(-_CLIP_PERCENT * 1.05, _CLIP_PERCENT * 1.05)
     axis.axvline(0, color="black", linewidth=0.6)
     axis.set_xlabel("relative change (%)")

@@ -120,8 +120,10 @@ def run_study(cases: list[StudyCase], models: list[str], realisations: int, simu
                 images[name] = to_int16_hu(denoise_hu(low.array, runner, model.normalization, model.halo))
             for method, array in images.items():
                 values[case.name, realisation, method] = extract(extractor, normal.with_array(array), nodule)
-            result = evaluate_case(normal, images, f"{case.name}#{realisation}", with_lpips=False)
+            result = evaluate_case(normal, images, f"{case.name}#{realisation}")
             quality_rows += result.rows
+            if result.lpips_note and f"LPIPS unavailable: {result.lpips_note}" not in notes:
+                notes.append(f"LPIPS unavailable: {result.lpips_note}")
             done += 1
             progress.update(done, total)
     _write_features(output / "study_features.csv", values, reference_values, features)
@@ -141,10 +143,10 @@ def run_study(cases: list[StudyCase], models: list[str], realisations: int, simu
         "cases": [c.name for c in cases], "realisations": realisations, "simulation": simulation.to_dict(), "pairs_per_method": len(cases) * realisations,
         "methods": methods, "baseline": NORMAL_DOSE, "feature_count": len(features), "alpha": alpha,
         "ccc_threshold": ccc_threshold, "consistent_features": consistency_counts(agreements),
-        "note": SAMPLE_SIZE_NOTE, "mask_notes": notes,
+        "note": SAMPLE_SIZE_NOTE, "notes": notes,
         "box": f"slices of the nodule +-{Z_MARGIN} simulated whole; nodule +-{XY_MARGIN} voxels in-plane analysed",
         "parameter_file": str(Path(params) if params else PARAMS_FILE), "settings": dict(extractor.settings),
-        "quality_conventions": {k: CONVENTIONS[k] for k in ("psnr_db", "ssim", "seed_psnr_db", "seed_ssim", "noise_std_hu")},
+        "quality_conventions": CONVENTIONS,
         "quality_summary": quality_summary, "seconds": round(time.perf_counter() - started, 1),
     }
     (output / "study.json").write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")
