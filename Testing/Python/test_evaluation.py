@@ -116,3 +116,39 @@ def test_command_over_a_case_list(tmp_path: Path, capsys: pytest.CaptureFixture)
     low, denoised = report["summary"]
     assert low["cases"] == 2 and denoised["psnr_db_mean"] > low["psnr_db_mean"]
     assert low["noise_std_hu_mean"] == pytest.approx(60, rel=0.2)
+
+
+def test_lpips_path_feeds_windowed_three_channel_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code path used where lpips works, with a stand-in network that records its inputs."""
+    import sys
+    from types import SimpleNamespace
+
+    import torch
+
+    from CTDenoiseLib import lpips_metric
+
+    seen = []
+
+    class Network:
+        def __init__(self, net: str, verbose: bool) -> None:
+            assert net == "alex"
+
+        def eval(self) -> "Network":
+            return self
+
+        def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            seen.append((a.shape, float(a.min()), float(a.max())))
+            return (a - b).abs().mean(dim=(1, 2, 3), keepdim=True)
+
+    monkeypatch.setitem(sys.modules, "lpips", SimpleNamespace(LPIPS=Network))
+    lpips_metric._model.cache_clear()
+    try:
+        reference = _phantom().array
+        assert lpips_metric.lpips_unavailable_reason() == ""
+        # +150 HU inside the -1000..500 window is 0.2 on the -1..1 scale wherever it stays inside the window
+        shifted = np.clip(reference, -1000, 350) + 150
+        score = lpips_metric.lpips_axial(np.clip(reference, -1000, 350), shifted)
+    finally:
+        lpips_metric._model.cache_clear()
+    assert score == pytest.approx(0.2, abs=1e-6)
+    assert seen[0][0] == (10, 3, 48, 48) and seen[0][1] >= -1 and seen[0][2] <= 1
