@@ -1,0 +1,93 @@
+"""Precision/device/backend rules: invalid combinations fail with a clear message, auto says what it picked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from CTDenoiseLib import backends
+from CTDenoiseLib.errors import CTDenoiseError
+
+
+@pytest.mark.parametrize("precision, device, has_cuda, expected", [
+    ("fp32", "auto", False, ("fp32", "cpu")), ("fp32", "auto", True, ("fp32", "cuda")),
+    ("fp16", "auto", True, ("fp16", "cuda")), ("int8", "auto", True, ("int8", "cpu")),
+    ("int8", "cpu", False, ("int8", "cpu")), ("fp32", "cpu", True, ("fp32", "cpu")),
+])
+def test_valid_combinations_resolve(precision: str, device: str, has_cuda: bool, expected: tuple[str, str]) -> None:
+    choice = backends.resolve_choice(precision, device, has_cuda=has_cuda)
+    assert (choice.precision, choice.device) == expected
+    assert ("auto" in choice.note) == (device == "auto")
+
+
+@pytest.mark.parametrize("precision, device, has_cuda, words", [
+    ("int8", "cuda", True, "INT8 runs only on the CPU"), ("fp16", "cpu", True, "FP16 runs only on a CUDA GPU"),
+    ("fp16", "auto", False, "needs a CUDA GPU"), ("fp32", "cuda", False, "no CUDA GPU"),
+])
+def test_invalid_combinations_fail_clearly(precision: str, device: str, has_cuda: bool, words: str) -> None:
+    with pytest.raises(CTDenoiseError, match=words):
+        backends.resolve_choice(precision, device, has_cuda=has_cuda)
+
+
+def test_backend_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    from CTDenoiseLib import openvino_runtime
+
+    cpu32, cpu8, gpu16 = backends.Choice("fp32", "cpu"), backends.Choice("int8", "cpu"), backends.Choice("fp16", "cuda")
+    monkeypatch.setattr(openvino_runtime, "openvino_available", lambda: False)
+    assert backends.pick_backend(cpu32, "auto") == "torch"
+    with pytest.raises(CTDenoiseError, match=r'pip install "ctdenoise\[int8\]"'):
+        backends.pick_backend(cpu8, "auto")
+    with pytest.raises(CTDenoiseError, match=r'pip install "ctdenoise\[int8\]"'):
+        backends.pick_backend(cpu32, "openvino")
+    monkeypatch.setattr(openvino_runtime, "openvino_available", lambda: True)
+    assert backends.pick_backend(cpu32, "auto") == "openvino"
+    assert backends.pick_backend(cpu32, "torch") == "torch"
+    assert backends.pick_backend(cpu8, "auto") == "openvino"
+    assert backends.pick_backend(gpu16, "auto") == "torch"
+    with pytest.raises(CTDenoiseError, match="not PyTorch"):
+        backends.pick_backend(cpu8, "torch")
+    with pytest.raises(CTDenoiseError, match="CPU only"):
+        backends.pick_backend(gpu16, "openvino")
+
+
+def test_cli_rejects_int8_on_cuda_in_one_line(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    from CTDenoiseLib.cli import main
+
+    assert main(["denoise", str(tmp_path / "in.nrrd"), str(tmp_path / "out.nrrd"), "--precision", "int8",
+                 "--device", "cuda"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("ctdenoise: error: ")
+    assert ("INT8 runs only on the CPU" if torch.cuda.is_available() else "no CUDA GPU") in error
+
+
+def test_openvino_fp32_matches_pytorch() -> None:
+    pytest.importorskip("openvino", reason="OpenVINO not installed (pip install \"ctdenoise[int8]\")")
+    from CTDenoiseLib.models import ModelConfig, build_model
+    from CTDenoiseLib.openvino_runtime import OpenVINORunner, convert_module
+
+    torch.manual_seed(0)
+    module = build_model(ModelConfig("stresnet", 4, 1)).eval()
+    tile = np.random.default_rng(0).uniform(0, 2, (6, 20, 24)).astype(np.float32)
+    reference = backends.TorchRunner(module, "cpu")(tile)
+    runner = OpenVINORunner(convert_module(module), max_shapes=1)
+    np.testing.assert_allclose(runner(tile), reference, atol=2e-4)
+    np.testing.assert_allclose(runner(tile[:4]), backends.TorchRunner(module, "cpu")(tile[:4]), atol=2e-4)
+    assert len(runner.compiled) == 1  # least recently used shape evicted
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="FP16 runs only on CUDA and this machine has no CUDA GPU")
+def test_fp16_cuda_matches_fp32() -> None:
+    from CTDenoiseLib.hu import HUNormalization
+    from CTDenoiseLib.model_files import LoadedModel
+    from CTDenoiseLib.models import ModelConfig, build_model
+
+    config = ModelConfig("stresnet", 8, 2)
+    module = build_model(config).eval()
+    tile = np.random.default_rng(0).uniform(0, 2, (8, 64, 64)).astype(np.float32)
+    reference = backends.TorchRunner(module, "cpu")(tile)
+    loaded = LoadedModel("tiny", module, config, HUNormalization(), 4, {})
+    choice = backends.resolve_choice("fp16", "auto")
+    assert (choice.precision, choice.device) == ("fp16", "cuda")
+    half = backends.make_runner(loaded, choice)(tile)
+    assert np.abs(half - reference).max() < 5e-3  # 5 HU after denormalisation
