@@ -36,7 +36,7 @@ def _bars(axis, features: list[str], changes: dict[str, list[float]], title: str
     axis.grid(axis="x", linewidth=0.3)
 
 
-def _figure(rows: int, columns: int, width: float):
+def _figure(rows: int, width: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, max(4.0, 0.16 * rows + 1.5)), layout="constrained")
@@ -45,7 +45,7 @@ def _figure(rows: int, columns: int, width: float):
 def relative_change_figure(features: list[str], changes: dict[str, list[float]], path: str | os.PathLike,
                            baseline: str) -> Path:
     """One bar per feature and compared image: 100 (image - baseline) / |baseline|."""
-    figure = _figure(len(features), 1, 7.5)
+    figure = _figure(len(features), 7.5)
     _bars(figure.add_subplot(), features, changes, f"Relative change of each feature against {baseline}")
     figure.savefig(path, dpi=130)
     return Path(path)
@@ -60,7 +60,7 @@ def study_figure(agreements: list[Agreement], path: str | os.PathLike, baseline:
     features = list(dict.fromkeys(a.feature for a in agreements))
     methods = list(dict.fromkeys(a.method for a in agreements))
     lookup = {(a.feature, a.method): a for a in agreements}
-    figure = _figure(len(features), 2, 12.0)
+    figure = _figure(len(features), 12.0)
     left, right = figure.subplots(1, 2, width_ratios=(1.6, 1.0), sharey=False)
     changes = {m: [lookup[f, m].mean_relative_change_percent for f in features] for m in methods}
     _bars(left, features, changes, f"Mean relative change against {baseline} over all pairs")

@@ -10,7 +10,7 @@ import pytest
 
 from CTDenoiseLib.cli import main
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.label_masks import mask_on_grid, read_mask
+from CTDenoiseLib.label_masks import mask_on_grid
 from CTDenoiseLib.volume_io import Volume, write_volume
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -46,7 +46,7 @@ def test_mask_on_another_grid_is_resampled_with_nearest_neighbour_and_reported()
     assert (ys.min(), ys.max(), xs.min(), xs.max()) == (4, 7, 4, 7) and set(zs) == {2, 3}
 
 
-def test_empty_mask_is_refused(tmp_path: Path) -> None:
+def test_empty_mask_is_refused() -> None:
     with pytest.raises(CTDenoiseError, match="empty: it has no non-zero voxel"):
         mask_on_grid(_mask(np.zeros((6, 20, 20))), _image(), None)
 
@@ -75,4 +75,3 @@ def test_command_line_reports_a_bad_mask_in_one_line(tmp_path: Path, capsys: pyt
     error = capsys.readouterr().err.strip()
     assert status == 1 and error.startswith("ctdenoise: error: The mask") and "empty" in error
     assert len(error.splitlines()) == 1
-    assert read_mask is not None
