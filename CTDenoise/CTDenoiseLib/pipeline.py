@@ -117,8 +117,9 @@ def denoise_many(engine: Engine, pairs: list[tuple[Path, Path]], progress: Progr
     for input_path, output_path in pairs:
         try:
             result = denoise_with(engine, input_path, output_path, progress, max_tile_voxels, halo)
-        except (CTDenoiseError, OSError, RuntimeError, ValueError, MemoryError) as error:
-            result = FileResult(str(input_path), str(output_path), "failed", error=str(error) or type(error).__name__)
+        except Exception as error:  # any one file's problem; Ctrl-C (KeyboardInterrupt) still stops the batch
+            message = str(error) if isinstance(error, CTDenoiseError) else f"{type(error).__name__}: {error}"
+            result = FileResult(str(input_path), str(output_path), "failed", error=message)
         results.append(result)
         if on_result:
             on_result(result)
