@@ -120,6 +120,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // context.world))
     torch.manual_seed(config.seed)
     amp = resolve_amp(config.amp, context.device)
+    loss_function = make_loss(config.loss, config.perceptual_weights)  # fails now, not after data preparation
     run_dir = Path(config.run_dir)
     checkpoints = run_dir / "checkpoints"
     latest = latest_checkpoint(checkpoints)
@@ -157,7 +158,6 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps,
                                                           eta_min=config.learning_rate * 0.02)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
-    loss_function = make_loss(config.loss, config.perceptual_weights)
     best: dict = {"psnr_db": -np.inf}
     history: list[dict] = []
     since_best, start = 0, 0
