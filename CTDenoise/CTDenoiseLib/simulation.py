@@ -8,6 +8,11 @@ photon statistics from full dose to dose fraction ``a``,
 filtered-back-project only that noise, and add it to the slice. The scan's own noise is kept, so the result
 has the noise of a scan taken at ``a`` times the dose. ``I0`` (photons per ray per view at full dose) was
 calibrated on the MITA phantom scanned at 10 / 55 / 100 % dose (see ``PHANTOM_CALIBRATION``).
+
+Exposure control: scanners raise the tube current for larger patients, so a fixed I0 would starve the
+projections of a 35 cm abdomen (noise of several hundred HU). Per slice, I0 is multiplied by
+``exp(p98 - REFERENCE_LINE_INTEGRAL)`` when the slice's 98th-percentile line integral ``p98`` exceeds that of
+the calibration phantom, which keeps the most attenuated rays at the phantom's photon count.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from .errors import CTDenoiseError
 from .volume_io import Volume
 
 MU_WATER_PER_MM = 0.0192  # linear attenuation of water at ~70 keV effective energy
+REFERENCE_LINE_INTEGRAL = 4.5  # the MITA phantom's 98th-percentile line integral (about 23 cm of water)
 PHANTOM_CALIBRATION = (
     "I0 chosen so that noise inserted into the MITA phantom's 100 % dose scans (1 mm pixels) reproduces "
     "the median noise std of its real 10 % and 55 % dose scans; see Testing/Python/test_simulation.py."
@@ -37,6 +43,7 @@ class DoseSimulation:
     electronic_noise: float = 2.0  # variance, in photons^2 at the same effective scale as I0
     views: int = 720  # over 180 degrees
     seed: int = 0
+    exposure_control: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.dose < 1.0:
@@ -105,9 +112,18 @@ class ParallelBeam:
         return image * (math.pi / self.views)
 
 
+def _photons_per_slice(p: torch.Tensor, settings: DoseSimulation) -> torch.Tensor:
+    """(C, 1, 1) incident photons for each slice of line integrals ``p`` (C, views, detector)."""
+    photons = torch.full((p.shape[0], 1, 1), settings.photons)
+    if settings.exposure_control:
+        p98 = torch.quantile(p.reshape(p.shape[0], -1)[:, ::7], 0.98, dim=1)
+        photons = photons * torch.exp(torch.clamp(p98 - REFERENCE_LINE_INTEGRAL, min=0.0))[:, None, None]
+    return photons
+
+
 def _noise_std(p: torch.Tensor, settings: DoseSimulation) -> torch.Tensor:
-    a, photons = settings.dose, settings.photons
-    transmission = torch.exp(p) / photons
+    a = settings.dose
+    transmission = torch.exp(p) / _photons_per_slice(p, settings)
     variance = (1 - a) / a * transmission * (1 + (1 + a) / a * settings.electronic_noise * transmission)
     return torch.sqrt(variance)
 
