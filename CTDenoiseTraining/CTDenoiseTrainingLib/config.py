@@ -35,6 +35,10 @@ class TrainConfig:
     photons: float = 2.5e4
     electronic_noise: float = 2.0
     realisations: int = 2
+    # Noise-amplitude augmentation: the simulated noise of each patch is scaled by a factor drawn log-uniformly
+    # from this range. Noise in HU grows as pixels shrink (about 1/pixel size), so at one dose fraction coarse
+    # training volumes carry less noise than a 0.7 mm chest CT; (1, 1) turns it off.
+    noise_scale: tuple[float, float] = (1.0, 1.0)
     # Optimisation
     patch: tuple[int, int, int] = (16, 64, 64)  # target (normal-dose) patch, Z Y X
     batch: int = 4  # per rank
@@ -82,6 +86,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["patch"] = list(self.patch)
+        data["noise_scale"] = list(self.noise_scale)
         return data
 
     @classmethod
@@ -93,6 +98,8 @@ class TrainConfig:
         values = dict(data)
         if "patch" in values:
             values["patch"] = tuple(int(size) for size in values["patch"])
+        if "noise_scale" in values:
+            values["noise_scale"] = tuple(float(scale) for scale in values["noise_scale"])
         return cls(**values)
 
 

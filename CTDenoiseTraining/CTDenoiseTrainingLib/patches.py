@@ -27,10 +27,16 @@ class PatchBatches(Dataset):
 
     def __init__(self, cases: list[PreparedCase], patch: tuple[int, int, int], batch: int, seed: int, rank: int = 0,
                  z_upscale: int = 1, normalization: HUNormalization | None = None, length: int = 10**12,
-                 air_fraction_limit: float = 0.6, keep_air_probability: float = 0.1, open_limit: int = 16) -> None:
+                 air_fraction_limit: float = 0.6, keep_air_probability: float = 0.1, open_limit: int = 16,
+                 noise_scale: tuple[float, float] = (1.0, 1.0)) -> None:
         self.cases, self.patch, self.batch, self.seed, self.rank = cases, tuple(patch), batch, seed, rank
         self.factor, self.normalization, self.length = z_upscale, normalization or HUNormalization(), length
         self.air_fraction_limit, self.keep_air_probability, self.open_limit = air_fraction_limit, keep_air_probability, open_limit
+        self.noise_scale = (float(noise_scale[0]), float(noise_scale[1]))
+        if not 0 < self.noise_scale[0] <= self.noise_scale[1]:
+            raise ValueError(f"noise_scale must be 0 < low <= high, got {noise_scale}")
+        if z_upscale != 1 and self.noise_scale != (1.0, 1.0):
+            raise ValueError("noise_scale needs z_upscale 1 (the noise is the low-dose minus normal-dose difference)")
         if patch[0] % z_upscale:
             raise ValueError(f"patch depth {patch[0]} is not a multiple of z_upscale {z_upscale}")
         sizes = []
@@ -74,6 +80,10 @@ class PatchBatches(Dataset):
                 source, target = np.flip(source, axis), np.flip(target, axis)
         turns = int(rng.integers(4))
         source, target = np.rot90(source, turns, axes=(1, 2)), np.rot90(target, turns, axes=(1, 2))
+        low_scale, high_scale = self.noise_scale
+        if (low_scale, high_scale) != (1.0, 1.0):  # drawn last, so the crop and flips match an unscaled run
+            scale = float(np.exp(rng.uniform(np.log(low_scale), np.log(high_scale))))
+            source = target + scale * (source.astype(np.float32) - target)
         return self.normalization.normalise(source), self.normalization.normalise(target)
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:

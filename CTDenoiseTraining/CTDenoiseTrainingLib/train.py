@@ -181,7 +181,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
             model, device_ids=[context.device.index] if context.device.type == "cuda" else None)
 
     dataset = PatchBatches(prepared_train, config.patch, config.batch, config.seed, context.rank, config.z_upscale,
-                           normalization)
+                           normalization, noise_scale=config.noise_scale)
     workers = worker_count(config.workers, context.world)
     loader = DataLoader(dataset, batch_size=None, sampler=range(start, config.steps), num_workers=workers,
                         pin_memory=context.device.type == "cuda", worker_init_fn=_worker_init if workers else None,

@@ -43,6 +43,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     data.add_argument("--photons", type=float)
     data.add_argument("--electronic-noise", type=float)
     data.add_argument("--realisations", type=int, help="simulated low-dose realisations per training volume")
+    data.add_argument("--noise-scale", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                      help="scale each patch's simulated noise by a log-uniform factor in this range (default 1 1)")
     optimisation = parser.add_argument_group("optimisation")
     optimisation.add_argument("--patch", type=int, nargs=3, metavar=("Z", "Y", "X"), help="target patch size")
     optimisation.add_argument("--batch", type=int, help="patches per step and rank")
