@@ -40,7 +40,7 @@ from .sources import gather_cases, load_split, save_split
 
 # Changing these between a run and its resumption would silently train something else.
 RESUME_MUST_MATCH = ("architecture", "features", "blocks", "z_upscale", "patch", "batch", "seed", "loss",
-                     "learning_rate", "dose", "photons", "electronic_noise", "realisations")
+                     "learning_rate", "dose", "photons", "electronic_noise", "realisations", "noise_scale")
 VALIDATION_SEED_OFFSET = 100_000  # validation cases draw other noise than any training case
 
 
