@@ -40,6 +40,22 @@ def case_name(path: str | Path) -> str:
     return name
 
 
+def unique_names(paths: list[str]) -> list[str]:
+    """Case names for files from different folders: the file name without extension, prefixed by as many parent
+    folders as it takes to tell them apart (``LIDC-IDRI-0001/image`` and ``LIDC-IDRI-0003/image``). The same
+    file listed twice keeps one name (and so counts as one patient)."""
+    resolved = [Path(path).resolve() for path in paths]
+    depth = 0
+    while True:
+        names = ["/".join([*p.parent.parts[len(p.parent.parts) - depth:], case_name(p)]) if depth else case_name(p)
+                 for p in resolved]
+        clashes = {name for name, path in zip(names, resolved)
+                   if any(n == name and q != path for n, q in zip(names, resolved))}
+        if not clashes or depth >= max(len(p.parts) for p in resolved):
+            return names
+        depth += 1
+
+
 def patient_of(name: str, pattern: str) -> str:
     if not pattern:
         return name
@@ -88,11 +104,10 @@ def cases_from_csv(csv_path: str, pattern: str = "") -> tuple[list[Case], dict[s
         rows = list(csv.DictReader(stream))
     if not rows or "normal" not in rows[0]:
         raise ValueError(f"{csv_path} needs a header with at least a 'normal' column (optional: low, patient, split)")
-    for row in rows:
-        normal = str(base / row["normal"]) if not os.path.isabs(row["normal"]) else row["normal"]
+    normals = [str(base / row["normal"]) if not os.path.isabs(row["normal"]) else row["normal"] for row in rows]
+    for row, normal, name in zip(rows, normals, unique_names(normals)):
         low = (row.get("low") or "").strip()
         low = str(base / low) if low and not os.path.isabs(low) else low
-        name = case_name(normal)
         patient = (row.get("patient") or "").strip() or patient_of(name, pattern)
         cases.append(Case(name, patient, normal, low))
         value = (row.get("split") or "").strip().lower()
@@ -119,10 +134,12 @@ def split_by_patient(cases: list[Case], fraction: float, seed: int) -> tuple[lis
 
 def gather_cases(config: TrainConfig) -> tuple[list[Case], list[Case]]:
     """Training and validation cases from the configuration; fails if a patient is on both sides."""
-    explicit_validation = [Case(case_name(p), patient_of(case_name(p), config.patient_pattern), p)
-                           for p in config.validation]
+    listed = unique_names([*config.train, *config.validation])
+    train_names, validation_names = listed[:len(config.train)], listed[len(config.train):]
+    explicit_validation = [Case(name, patient_of(name, config.patient_pattern), p)
+                           for name, p in zip(validation_names, config.validation)]
     if config.train:
-        train = [Case(case_name(p), patient_of(case_name(p), config.patient_pattern), p) for p in config.train]
+        train = [Case(name, patient_of(name, config.patient_pattern), p) for name, p in zip(train_names, config.train)]
         validation = explicit_validation
     else:
         if config.pairs_csv:

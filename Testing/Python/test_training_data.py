@@ -146,3 +146,17 @@ def test_dataloader_workers_give_the_same_batches_as_the_main_process(tmp_path: 
     loader = DataLoader(data, batch_size=None, sampler=range(3, 7), num_workers=2)
     for step, (low, normal) in zip(range(3, 7), loader):
         assert torch.equal(low, data[step][0]) and torch.equal(normal, data[step][1])
+
+
+def test_same_file_names_in_different_patient_folders_are_different_patients(tmp_path: Path) -> None:
+    for patient in ("LIDC-IDRI-0001", "LIDC-IDRI-0003"):
+        (tmp_path / patient).mkdir()
+        (tmp_path / patient / "image.nrrd").write_bytes(b"")
+    first, third = str(tmp_path / "LIDC-IDRI-0001/image.nrrd"), str(tmp_path / "LIDC-IDRI-0003/image.nrrd")
+    train, validation = gather_cases(TrainConfig(train=[third], validation=[first]))
+    assert (train[0].patient, validation[0].patient) == ("LIDC-IDRI-0003/image", "LIDC-IDRI-0001/image")
+    with pytest.raises(ValueError, match="both training and validation"):
+        gather_cases(TrainConfig(train=[first, third], validation=[first]))
+    (tmp_path / "cases.csv").write_text("normal\nLIDC-IDRI-0001/image.nrrd\nLIDC-IDRI-0003/image.nrrd\n")
+    cases, _ = cases_from_csv(str(tmp_path / "cases.csv"), pattern=r"^(LIDC-IDRI-\d+)")
+    assert [c.patient for c in cases] == ["LIDC-IDRI-0001", "LIDC-IDRI-0003"]
