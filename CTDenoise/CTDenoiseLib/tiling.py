@@ -1,7 +1,8 @@
 """Splitting a volume into overlapping tiles so that memory stays bounded for any volume size.
 
 The volume is padded by ``halo`` voxels (edge values) on every side; each tile reads its core plus ``halo``
-voxels of real neighbours on each side, and only the core of each result is kept.
+voxels of real neighbours on each side, and only the core of each result is kept. Time grows with the voxels
+read, so the tile shape is the one that reads the fewest halo voxels within the memory budget.
 """
 
 from __future__ import annotations
@@ -21,16 +22,22 @@ def _axis_starts(length: int, core: int) -> list[int]:
 
 
 def tile_core_shape(shape: tuple[int, int, int], halo: int, max_voxels: int) -> tuple[int, int, int]:
-    """Largest core (z, y, x) whose haloed tile has at most ``max_voxels``: whole slices first, then
-    in-plane squares halved until a slab of useful depth fits."""
+    """The core (z, y, x) whose haloed tile has at most ``max_voxels`` and which reads the fewest halo voxels:
+    whole slices or in-plane squares halved down to 32, each with the deepest slab that fits."""
     depth, height, width = shape
+    best: tuple[float, tuple[int, int, int]] | None = None
     side_y, side_x = height, width
     while True:
-        plane = (side_y + 2 * halo) * (side_x + 2 * halo)
-        core_z = max_voxels // plane - 2 * halo
-        if core_z >= min(depth, max(8, 2 * halo)) or (side_y <= 32 and side_x <= 32):
-            return max(1, min(depth, core_z)), side_y, side_x
+        core_z = min(depth, max_voxels // ((side_y + 2 * halo) * (side_x + 2 * halo)) - 2 * halo)
+        if core_z >= 1:
+            read = (core_z + 2 * halo) * (side_y + 2 * halo) * (side_x + 2 * halo)
+            overhead = read / (core_z * side_y * side_x)
+            if best is None or overhead < best[0]:
+                best = (overhead, (core_z, side_y, side_x))
+        if side_y <= 32 and side_x <= 32:
+            break
         side_y, side_x = max(32, -(-side_y // 2)), max(32, -(-side_x // 2))
+    return best[1] if best else (1, side_y, side_x)
 
 
 def plan_tiles(shape: tuple[int, int, int], halo: int, max_voxels: int) -> list[Tile]:

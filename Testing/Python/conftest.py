@@ -21,11 +21,12 @@ def shared_path(relative: str) -> Path:
 
 @pytest.fixture
 def lidc_crop(tmp_path: Path) -> Path:
-    """LIDC-IDRI-0002 (never trained on, not the validation case), all 12 slices, central 128x128, as NRRD."""
+    """LIDC-IDRI-0003 (the shipped models never saw it: not trained on, not their validation case), all 11
+    slices, central 128x128, as NRRD."""
     from CTDenoiseLib.volume_io import Volume, read_volume, write_volume
 
-    volume = read_volume(shared_path("lidc/LIDC-IDRI-0002/image.nrrd"))
+    volume = read_volume(shared_path("lidc/LIDC-IDRI-0003/image.nrrd"))
     crop = np.ascontiguousarray(volume.array[:, 192:320, 192:320])
-    path = tmp_path / "lidc0002_crop.nrrd"
+    path = tmp_path / "lidc0003_crop.nrrd"
     write_volume(Volume(crop, volume.spacing, volume.origin, volume.direction), path)
     return path

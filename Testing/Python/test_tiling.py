@@ -14,7 +14,7 @@ from CTDenoiseLib.tiling import plan_tiles
 from CTDenoiseLib.volume_io import read_volume
 
 
-@pytest.mark.parametrize("shape, halo, budget", [((300, 512, 512), 6, 4_000_000), ((7, 33, 40), 3, 5_000),
+@pytest.mark.parametrize("shape, halo, budget", [((300, 512, 512), 6, 4_000_000), ((7, 33, 40), 3, 20_000),
                                                  ((40, 64, 64), 4, 40_000), ((3, 200, 100), 0, 10**9)])
 def test_tiles_cover_every_voxel_once_within_the_budget(shape, halo, budget) -> None:
     counts = np.zeros(shape, dtype=np.int32)
@@ -29,15 +29,16 @@ def test_tiles_cover_every_voxel_once_within_the_budget(shape, halo, budget) -> 
     assert (counts == 1).all()
 
 
-def test_a_512x512x300_volume_fits_the_default_budget_in_256_pixel_columns() -> None:
+def test_a_512x512x300_volume_reads_few_halo_voxels_within_the_default_budget() -> None:
     tiles = plan_tiles((300, 512, 512), 6, 4_000_000)
-    assert {(t.target[1].stop - t.target[1].start) for t in tiles} == {256}
-    assert sum(np.prod([s.stop - s.start for s in t.source]) for t in tiles) / (300 * 512 * 512) < 1.6
+    read = [np.prod([s.stop - s.start for s in t.source]) for t in tiles]
+    assert max(read) <= 4_000_000
+    assert sum(read) / (300 * 512 * 512) < 1.3  # whole 512x512 slices would read 7x (2-slice cores)
 
 
 @pytest.mark.parametrize("name", ["stresnet", "srresnet"])
 def test_tiled_output_is_within_half_a_hu_of_untiled_on_real_ct(name: str, lidc_crop: Path) -> None:
-    """The halo in the card (chosen on LIDC-IDRI-0001) holds on another patient, with seams on all axes."""
+    """The halo in the card (chosen on LIDC-IDRI-0001) holds on an unseen patient, with seams on all axes."""
     model = load_model(name)
     hu = read_volume(lidc_crop).array.astype(np.float32)
     error = tiling_error(hu, TorchRunner(model.module, "cpu"), model.normalization, model.halo, tile_voxels=30_000)
