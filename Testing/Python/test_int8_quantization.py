@@ -83,7 +83,7 @@ def test_int8_made_from_other_weights_is_refused(quantized_tiny: Path) -> None:
 
 
 def test_shipped_stresnet_int8_agrees_with_fp32_on_real_ct(monkeypatch: pytest.MonkeyPatch) -> None:
-    """LIDC-IDRI-0002 (neither training, calibration nor validation data): 8 whole slices get 10 % dose noise
+    """LIDC-IDRI-0003 (neither training, calibration nor validation data): 8 whole slices get 10 % dose noise
     (projection-domain, so whole slices), then a central 160x160 crop is denoised to keep the test fast."""
     from CTDenoiseLib.backends import Choice, make_runner
     from CTDenoiseLib.inference import denoise_hu
@@ -94,7 +94,7 @@ def test_shipped_stresnet_int8_agrees_with_fp32_on_real_ct(monkeypatch: pytest.M
 
     monkeypatch.delenv("CTDENOISE_MODEL_DIRS", raising=False)
     monkeypatch.setenv("HOME", "/nonexistent")  # only the shipped registry
-    volume = read_volume(real_ct("lidc/LIDC-IDRI-0002/image.nrrd"))
+    volume = read_volume(real_ct("lidc/LIDC-IDRI-0003/image.nrrd"))
     slices = replace(volume, array=np.ascontiguousarray(volume.array[:8]))
     low = np.ascontiguousarray(simulate_volume(slices, DoseSimulation(dose=0.1, seed=3)).array[:, 176:336, 176:336])
     reference = slices.array[:, 176:336, 176:336].astype(np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_INPUT = Path("../shared/data/lidc/LIDC-IDRI-0002/image.nrrd")  # never trained or validated on
+DEFAULT_INPUT = Path("../shared/data/lidc/LIDC-IDRI-0003/image.nrrd")  # neither trained nor validated on
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
