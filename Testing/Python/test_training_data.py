@@ -13,7 +13,8 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training_data_helpers import REPO, write_crops  # noqa: E402
+from conftest import REPO
+from training_data_helpers import write_crops  # noqa: E402
 
 from CTDenoiseLib.simulation import DoseSimulation  # noqa: E402
 from CTDenoiseTrainingLib.config import TrainConfig, read_config_file  # noqa: E402

@@ -15,7 +15,8 @@ import pytest
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training_data_helpers import REPO, write_crops  # noqa: E402
+from conftest import REPO
+from training_data_helpers import write_crops  # noqa: E402
 
 from CTDenoiseLib.cli import main  # noqa: E402
 
