@@ -135,7 +135,7 @@ def quantize_registered(loaded: LoadedModel, calibration: Sequence[str | Path], 
     info = {"format": "ctdenoise-int8/1", "model": loaded.name, "weights_sha256": loaded.entry.weights.sha256,
             "backend": "openvino", "openvino": import_openvino().__version__, "nncf": nncf.__version__,
             "scheme": "post-training static; weights per output channel (symmetric INT8), activations per tensor; "
-                      "head and tail convolutions FP32",
+                      "head and tail convolutions and the top-level residual additions FP32",
             "calibration": {**asdict(settings), "volumes": [Path(path).name for path in calibration],
                             "patches_used": len(patches)},
             "files": ir_checksums(xml)}
