@@ -36,6 +36,8 @@ def resolve_choice(precision: str, device: str, has_cuda: bool | None = None) ->
     if precision not in PRECISIONS or device not in DEVICES:
         raise CTDenoiseError(f"Unknown precision '{precision}' or device '{device}'.",
                              f"Precision: {', '.join(PRECISIONS)}; device: {', '.join(DEVICES)}.")
+    if precision == "int8" and device == "cuda":  # a rule of the product, whatever this machine has
+        raise CTDenoiseError("INT8 runs only on the CPU.", "Use --precision fp16 or fp32 on the GPU.")
     has_cuda = cuda_available() if has_cuda is None else has_cuda
     if device == "cuda" and not has_cuda:
         raise CTDenoiseError("CUDA was requested but no CUDA GPU is usable by this PyTorch build.",
@@ -48,8 +50,6 @@ def resolve_choice(precision: str, device: str, has_cuda: bool | None = None) ->
             raise CTDenoiseError("FP16 needs a CUDA GPU and none was found.", "Use --precision int8 or fp32 on the CPU.")
         return Choice("fp16", "cuda", "auto: FP16 on CUDA" if device == "auto" else "")
     if precision == "int8":
-        if device == "cuda":
-            raise CTDenoiseError("INT8 runs only on the CPU.", "Use --precision fp16 or fp32 on the GPU.")
         return Choice("int8", "cpu", "auto: INT8 runs on the CPU" if device == "auto" else "")
     if device == "auto":
         chosen = "cuda" if has_cuda else "cpu"

@@ -58,7 +58,7 @@ def test_cli_rejects_int8_on_cuda_in_one_line(capsys: pytest.CaptureFixture[str]
                  "--device", "cuda"]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith("ctdenoise: error: ")
-    assert ("INT8 runs only on the CPU" if torch.cuda.is_available() else "no CUDA GPU") in error
+    assert "INT8 runs only on the CPU" in error  # the rule, before whether this machine has CUDA
 
 
 def test_openvino_fp32_matches_pytorch() -> None:

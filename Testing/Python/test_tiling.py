@@ -41,5 +41,6 @@ def test_tiled_output_is_within_half_a_hu_of_untiled_on_real_ct(name: str, lidc_
     """The halo in the card (chosen on LIDC-IDRI-0001) holds on an unseen patient, with seams on all axes."""
     model = load_model(name)
     hu = read_volume(lidc_crop).array.astype(np.float32)
-    error = tiling_error(hu, TorchRunner(model.module, "cpu"), model.normalization, model.halo, tile_voxels=30_000)
+    # 64k voxels: cores of 3x32x32 with the shipped halo of 10, so seams cross the 11x128x128 crop on every axis
+    error = tiling_error(hu, TorchRunner(model.module, "cpu"), model.normalization, model.halo, tile_voxels=64_000)
     assert error <= 0.5, f"{name}: tiled differs from untiled by {error:.3f} HU with halo {model.halo}"
