@@ -11,7 +11,7 @@ from typing import Callable
 from .backends import Choice, Runner, describe_runner, make_runner, pick_backend, resolve_choice
 from .errors import CTDenoiseError
 from .hu import check_ct_values, to_int16_hu
-from .inference import DEFAULT_MAX_TILE_VOXELS, denoise_hu
+from .inference import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
 from .model_files import LoadedModel, load_model
 from .progress import Progress
 from .volume_io import check_output_path, read_volume, write_volume
@@ -90,7 +90,7 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     denoised = denoise_hu(volume.array, engine.run, loaded.normalization, loaded.halo if halo is None else halo,
                           max_tile_voxels, on_tile=progress.update)
     denoise_seconds = time.perf_counter() - denoise_started
-    write_volume(volume.with_array(to_int16_hu(denoised)), output)
+    write_volume(output_volume(volume, to_int16_hu(denoised)), output)
     return FileResult(str(input_path), str(output), "ok", seconds=time.perf_counter() - started,
                       denoise_seconds=denoise_seconds, voxels=int(volume.array.size), peak_rss_mb=peak_rss_mb())
 

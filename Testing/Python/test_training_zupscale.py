@@ -59,3 +59,24 @@ def test_output_volume_puts_thin_slices_inside_the_thick_ones() -> None:
     restored = output_volume(thick, np.zeros((8, 4, 4), np.float32))
     assert restored.spacing == thin.spacing and np.allclose(restored.origin, thin.origin)
     assert output_volume(thin, np.ones((8, 4, 4), np.float32)).origin == thin.origin
+
+
+def test_denoise_file_writes_thin_slices_for_an_upscaling_model(lidc_crop, tmp_path, monkeypatch) -> None:
+    from CTDenoiseLib.hu import HUNormalization
+    from CTDenoiseLib.model_files import save_model
+    from CTDenoiseLib.models import ModelConfig, build_model
+    from CTDenoiseLib.pipeline import denoise_file
+    from CTDenoiseLib.registry import register_model
+    from CTDenoiseLib.volume_io import read_volume
+
+    config = ModelConfig("stresnet", features=4, blocks=1, z_upscale=2)
+    folder = tmp_path / "models"
+    card = {"hu_normalization": HUNormalization().to_dict(), "inference": {"halo": 4}}
+    weights, card_path = save_model(build_model(config), config, card, folder, "thin")
+    register_model(folder, "thin", weights, card_path)
+    monkeypatch.setenv("CTDENOISE_MODEL_DIRS", str(folder))
+    output = denoise_file(lidc_crop, tmp_path / "thin.nrrd", model="thin", precision="fp32", device="cpu",
+                          backend="torch")
+    thick, thin = read_volume(lidc_crop), read_volume(output)
+    assert thin.array.shape == (2 * thick.array.shape[0], *thick.array.shape[1:])
+    assert thin.spacing[2] == pytest.approx(thick.spacing[2] / 2)
