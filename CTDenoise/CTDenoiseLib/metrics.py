@@ -54,7 +54,13 @@ def seed_psnr_ssim(reference: np.ndarray, image: np.ndarray) -> dict[str, float]
     Slices identical in both images (all outside the window, e.g. padding) have an infinite PSNR and are left out
     of both means; an orientation with fewer than 7 voxels across a slice has no SSIM window and is left out.
     """
-    from skimage.metrics import structural_similarity
+    try:
+        from skimage.metrics import structural_similarity
+    except ImportError as error:
+        from .errors import CTDenoiseError
+
+        raise CTDenoiseError("The seed's PSNR/SSIM convention needs scikit-image, which is not installed.",
+                             'Install it with: pip install "ctdenoise[radiomics]" (or scikit-image).') from error
 
     x, y = _seed_scaled(reference), _seed_scaled(image)
     result: dict[str, float] = {}

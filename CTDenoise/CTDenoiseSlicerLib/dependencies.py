@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 # pip requirement per distribution name (as in probe_environment.DISTRIBUTIONS)
 # Kept equal to pyproject.toml's dependencies and 'radiomics' extra (a test checks it).
 ENGINE_REQUIREMENTS = {"torch": "torch>=2.2", "scipy": "scipy>=1.10", "safetensors": "safetensors>=0.4"}
-RADIOMICS_REQUIREMENTS = {"pyradiomics-bhklab": "pyradiomics-bhklab", "matplotlib": "matplotlib>=3.7"}
+RADIOMICS_REQUIREMENTS = {"pyradiomics-bhklab": "pyradiomics-bhklab", "matplotlib": "matplotlib>=3.7",
+                          "scikit-image": "scikit-image>=0.21"}
 PROTECTED = ("numpy", "SimpleITK")  # shipped with Slicer; never replaced
 TORCH_VERSION_REQUIREMENT = ">=2.2"
 

@@ -11,7 +11,7 @@ import importlib.metadata
 import json
 import sys
 
-DISTRIBUTIONS = ("torch", "numpy", "SimpleITK", "scipy", "safetensors", "pyradiomics-bhklab", "matplotlib")
+DISTRIBUTIONS = ("torch", "numpy", "SimpleITK", "scipy", "safetensors", "pyradiomics-bhklab", "matplotlib", "scikit-image")
 
 
 def installed_versions(names: tuple[str, ...] = DISTRIBUTIONS) -> dict[str, str | None]:

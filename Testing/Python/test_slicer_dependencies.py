@@ -31,7 +31,7 @@ def test_probe_runs_as_a_child_and_reports_this_environment() -> None:
 
 def test_missing_counts_a_broken_torch() -> None:
     env = deps.Environment({"torch": None, "scipy": "1.13", "safetensors": "0.4", "pyradiomics-bhklab": None,
-                            "matplotlib": "3.9"})
+                            "matplotlib": "3.9", "scikit-image": "0.24"})
     assert deps.missing(env) == ["torch"]
     assert deps.missing(env, radiomics=True) == ["torch", "pyradiomics-bhklab"]
     broken = deps.Environment({"torch": "2.4", "scipy": "1.13", "safetensors": "0.4"},
