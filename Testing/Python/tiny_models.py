@@ -5,17 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def real_ct(relative: str) -> Path:
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"real CT data not found at {path} (../shared is absent, e.g. in a fresh clone)")
-    return path
+from conftest import shared_path as real_ct  # noqa: E402  (one skip rule for ../shared)
 
 
 def write_crop(source: Path, target: Path, z: slice, y: slice, x: slice) -> Path:
