@@ -16,7 +16,7 @@ from CTDenoiseLib.models import ModelConfig, build_model
 
 from . import distributed
 from .losses import make_loss
-from .train import autocast
+from .train import optimisation_step
 
 
 def _synchronise(device: torch.device) -> None:
@@ -44,13 +44,7 @@ def measure(config: ModelConfig, patch: tuple[int, int, int], batch: int, steps:
     for step in range(warmup + steps):
         _synchronise(device)
         tick = time.perf_counter()
-        with autocast(precision, device):
-            prediction = network(low)
-        value = loss_function(prediction, normal)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(value).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        value = optimisation_step(network, low, normal, loss_function, optimizer, scaler, precision, device)
         _synchronise(device)
         if step >= warmup:
             seconds += time.perf_counter() - tick

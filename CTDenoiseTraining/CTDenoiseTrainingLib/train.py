@@ -61,6 +61,20 @@ def autocast(amp: str, device: torch.device):
     return torch.autocast(device.type, dtype={"fp16": torch.float16, "bf16": torch.bfloat16}[amp])
 
 
+def optimisation_step(network: torch.nn.Module, low: torch.Tensor, normal: torch.Tensor, loss_function: Callable,
+                      optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, amp: str,
+                      device: torch.device) -> torch.Tensor:
+    """One step of training, as run by the loop and timed by the benchmark; returns the loss."""
+    with autocast(amp, device):
+        prediction = network(low)
+    loss = loss_function(prediction, normal)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss
+
+
 def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: HUNormalization, halo: int,
              context: distributed.Context) -> dict:
     """Mean PSNR/SSIM (QUALITY_WINDOW, scanner padding excluded) of low dose and output over the validation
@@ -197,13 +211,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
         step = step_index + 1
         low = low.to(context.device, non_blocking=True)
         normal = normal.to(context.device, non_blocking=True)
-        with autocast(amp, context.device):
-            prediction = network(low)
-        loss = loss_function(prediction, normal)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        loss = optimisation_step(network, low, normal, loss_function, optimizer, scaler, amp, context.device)
         schedule.step()
         running += float(loss.detach())
         running_steps += 1
