@@ -21,6 +21,7 @@ class TrainConfig:
     features: int = 16
     blocks: int = 4
     z_upscale: int = 1  # 2: thick low-dose input (2 x the target's slice spacing) -> thin target slices
+    init_from: str = ""  # registered model to fine-tune (same architecture and size); empty: start as the identity
     # Data: explicit volumes, or a folder / CSV split by patient
     train: list[str] = field(default_factory=list)
     validation: list[str] = field(default_factory=list)

@@ -76,7 +76,8 @@ def data_summary(train: list[Case], validation: list[Case], config: TrainConfig)
 
 def build_card(config: TrainConfig, command: str, train: list[Case], validation: list[Case], simulation: dict,
                normalization: HUNormalization, halo: int, halo_measurements: list, best: dict, history: list,
-               seconds: float, world: int, device: str, amp: str, version: dict) -> dict:
+               seconds: float, world: int, device: str, amp: str, version: dict,
+               initialised_from: dict | None = None) -> dict:
     return {
         "name": config.name,
         "format": "ctdenoise-model-card/1",
@@ -86,7 +87,8 @@ def build_card(config: TrainConfig, command: str, train: list[Case], validation:
         "inference": {"halo": halo, "halo_max_abs_error_hu": {str(h): round(e, 4) for h, e in halo_measurements},
                       "halo_rule": HALO_RULE, "z_upscale": config.z_upscale},
         "training": {**data_summary(train, validation, config), "dose": config.dose, "simulation": simulation,
-                     "config": config.to_dict(), "command": command, "steps": best.get("last_step", config.steps),
+                     "config": config.to_dict(), "command": command, "initialised_from": initialised_from,
+                     "steps": best.get("last_step", config.steps),
                      "seconds": round(seconds, 1), "ranks": world, "device": device, "amp": amp, "code": version,
                      "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads "
                                  f"per rank, torch {torch.__version__}"},

@@ -25,6 +25,7 @@ from CTDenoiseLib.backends import TorchRunner
 from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference import denoise_hu
 from CTDenoiseLib.metrics import psnr, ssim
+from CTDenoiseLib.model_files import LoadedModel, load_model
 from CTDenoiseLib.models import ModelConfig, build_model, receptive_field_radius
 from CTDenoiseLib.simulation import DoseSimulation
 
@@ -110,6 +111,29 @@ def _check_resumable(saved: dict, config: TrainConfig, world: int, log: Callable
             "but not batch for batch as the uninterrupted run would have")
 
 
+def model_to_fine_tune(config: TrainConfig, normalization: HUNormalization) -> LoadedModel:
+    """The registered model named by ``init_from`` (SHA-256 verified), checked to match this run."""
+    source = load_model(config.init_from)
+    wanted = ModelConfig(config.architecture, config.features, config.blocks, config.z_upscale)
+    if source.config != wanted:
+        raise ValueError(f"--init-from {config.init_from} is {source.config}, but this run trains {wanted}: "
+                         "give the same --architecture, --features, --blocks and --z-upscale")
+    if source.normalization != normalization:
+        raise ValueError(f"--init-from {config.init_from} normalises HU as {source.normalization}, training uses "
+                         f"{normalization}")
+    return source
+
+
+def initialise_from(model: torch.nn.Module, source: LoadedModel) -> dict:
+    """Copy the source model's weights into ``model``; returns the provenance recorded in the new card."""
+    device = next(model.parameters()).device
+    model.load_state_dict({key: value.to(device) for key, value in source.module.state_dict().items()})
+    training = source.card.get("training", {})
+    return {"model": source.name, "weights_sha256": source.entry.weights.sha256 if source.entry else None,
+            "steps": training.get("steps"), "command": training.get("command"),
+            "validation": source.card.get("metrics", {}).get("validation")}
+
+
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
@@ -143,6 +167,9 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
                          "or choose a new --run-dir")
     if resume and not latest:
         log(f"no checkpoint in {checkpoints}: starting from step 0")
+    normalization = HUNormalization()
+    fine_tune = config.init_from and not (latest and resume)
+    source = model_to_fine_tune(config, normalization) if fine_tune else None  # fails before data preparation
     split = load_split(run_dir) if latest else None
     train_cases, validation_cases = split or gather_cases(config)
     if context.main:
@@ -153,7 +180,6 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
              "backend": context.backend, "amp": amp, "resumed_from": str(latest) if latest and resume else None},
             indent=2) + "\n", encoding="utf-8")
         save_split(run_dir, train_cases, validation_cases)
-    normalization = HUNormalization()
     settings = DoseSimulation(dose=config.dose, photons=config.photons, electronic_noise=config.electronic_noise,
                               seed=config.seed)
     cache = Path(config.cache_dir) if config.cache_dir else run_dir.parent / "simulation-cache"
@@ -167,6 +193,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
 
     model_config = ModelConfig(config.architecture, config.features, config.blocks, config.z_upscale)
     model = build_model(model_config).to(context.device)
+    initialised_from = initialise_from(model, source) if source else None
     halo = receptive_field_radius(model)[0]
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps,
@@ -187,6 +214,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
             scaler.load_state_dict(restored.state["scaler"])
         best, history, since_best, start = (restored.state["best"], restored.state["history"],
                                             restored.state["since_best"], restored.step)
+        initialised_from = restored.state.get("initialised_from")
         running_restored = restored.state.get("running_loss", [0.0, 0])
         log(f"resumed from {latest} at step {start}")
     network = model
@@ -248,7 +276,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
             if context.main:
                 state = {"config": config.to_dict(), "world": context.world, "scheduler": schedule.state_dict(),
                          "scaler": scaler.state_dict(), "best": best, "history": history, "since_best": since_best,
-                         "running_loss": [running, running_steps]}
+                         "running_loss": [running, running_steps], "initialised_from": initialised_from}
                 save_checkpoint(checkpoints, step, model, optimizer, state, config.keep_checkpoints)
             distributed.barrier(context)
         if stopped_early:
@@ -275,7 +303,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
         chosen_halo, measurements = study_halo(model, first_low, normalization)
         card = build_card(config, command, train_cases, validation_cases, settings.to_dict(), normalization,
                           chosen_halo, measurements, {**best, "last_step": step}, history, result["seconds"],
-                          context.world, str(context.device), amp, code_version())
+                          context.world, str(context.device), amp, code_version(), initialised_from)
         result.update(halo=chosen_halo)
         if config.export_dir:
             calibration_patch = (config.patch[0] // config.z_upscale, *config.patch[1:])

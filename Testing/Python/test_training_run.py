@@ -91,6 +91,27 @@ def test_two_rank_torchrun_trains_resumes_exports_and_denoises(crops: dict[str, 
     assert read_volume(tmp_path / "out.nrrd").array.shape == read_volume(crops["lidc"]).array.shape
 
 
+def test_fine_tuning_starts_from_a_registered_model_and_records_it(crops: dict[str, Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    common = [*TINY, "--threads", "1", "--data-dir", str(crops["chestA"].parent), "--validation", str(crops["lidc"]),
+              "--cache-dir", str(tmp_path / "cache"), "--export-dir", str(tmp_path / "models")]
+    assert main(["train", "--name", "base", *common, "--steps", "2", "--run-dir", str(tmp_path / "base")]) == 0
+    monkeypatch.setenv("CTDENOISE_MODEL_DIRS", str(tmp_path / "models"))
+    assert main(["train", "--name", "wider", *common, "--features", "8", "--steps", "1", "--init-from", "base",
+                 "--run-dir", str(tmp_path / "wider")]) == 1
+    assert "--init-from base is" in capsys.readouterr().err and not (tmp_path / "wider").exists()
+    # A vanishing learning rate leaves the fine-tuned weights where the source model was.
+    assert main(["train", "--name", "tuned", *common, "--steps", "1", "--learning-rate", "1e-12", "--init-from", "base",
+                 "--run-dir", str(tmp_path / "tuned")]) == 0
+    base, tuned = (load_file(str(tmp_path / "models" / f"{name}.safetensors")) for name in ("base", "tuned"))
+    assert any(value.abs().sum() > 0 for key, value in base.items() if "tail" in key)  # base moved off the identity
+    assert all(np.allclose(base[key].numpy(), tuned[key].numpy(), atol=1e-8) for key in base)
+    registry = json.loads((tmp_path / "models" / "registry.json").read_text())
+    base_sha = next(model for model in registry["models"] if model["name"] == "base")["weights"]["sha256"]
+    source = json.loads((tmp_path / "models" / "tuned.card.json").read_text())["training"]["initialised_from"]
+    assert source["model"] == "base" and source["weights_sha256"] == base_sha and source["steps"] == 2
+
+
 def test_real_low_dose_pairs_with_two_x_through_plane_upscaling(crops: dict[str, Path], tmp_path: Path) -> None:
     from CTDenoiseLib.model_files import load_model
     from CTDenoiseLib.simulation import thicken_slices

@@ -30,6 +30,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     model.add_argument("--features", type=int)
     model.add_argument("--blocks", type=int)
     model.add_argument("--z-upscale", type=int, help="output slices per input slice (2: 2 mm low dose -> 1 mm)")
+    model.add_argument("--init-from", metavar="MODEL",
+                       help="fine-tune a registered model (see `ctdenoise models`; checksum verified) instead of "
+                            "starting from the identity; it must have this architecture, size and HU normalisation")
     data = parser.add_argument_group("data")
     data.add_argument("--train", nargs="+", metavar="VOLUME", help="normal-dose training volumes")
     data.add_argument("--validation", nargs="+", metavar="VOLUME", help="held-out normal-dose volumes")
