@@ -46,10 +46,12 @@ def _fingerprint(path: str) -> list:
     return [str(source.resolve())] + [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()]
 
 
-def case_key(case: Case, settings: DoseSimulation, realisations: int, z_upscale: int) -> str:
+def case_key(case: Case, index: int, settings: DoseSimulation, realisations: int, z_upscale: int) -> str:
+    # The simulation seeds depend on the case's index, so the index is part of the key: a cached case is the
+    # one an empty cache would have produced, whatever the order of earlier runs.
+    simulated = None if case.low else [settings.to_dict(), realisations, index]
     text = json.dumps([CACHE_FORMAT, _fingerprint(case.normal), _fingerprint(case.low) if case.low else None,
-                       settings.to_dict() if not case.low else None, realisations if not case.low else 1, z_upscale],
-                      sort_keys=True)
+                       simulated, z_upscale], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -71,7 +73,7 @@ def _thick(volume: Volume, factor: int) -> Volume:
 
 def prepare_case(case: Case, index: int, settings: DoseSimulation, realisations: int, z_upscale: int,
                  cache: Path, log: Callable[[str], None] = print) -> PreparedCase:
-    key = case_key(case, settings, realisations, z_upscale)
+    key = case_key(case, index, settings, realisations, z_upscale)
     normal_path, low_paths = _paths(case, key, cache, realisations)
     prepared = PreparedCase(case.name, case.patient, str(normal_path), tuple(str(p) for p in low_paths), not case.low)
     if normal_path.is_file() and all(p.is_file() for p in low_paths):

@@ -161,3 +161,18 @@ def test_same_file_names_in_different_patient_folders_are_different_patients(tmp
     (tmp_path / "cases.csv").write_text("normal\nLIDC-IDRI-0001/image.nrrd\nLIDC-IDRI-0003/image.nrrd\n")
     cases, _ = cases_from_csv(str(tmp_path / "cases.csv"), pattern=r"^(LIDC-IDRI-\d+)")
     assert [c.patient for c in cases] == ["LIDC-IDRI-0001", "LIDC-IDRI-0003"]
+
+
+def test_the_simulation_cache_key_follows_the_seed_that_made_it(tmp_path: Path) -> None:
+    from CTDenoiseTrainingLib.prepare import case_key
+    from CTDenoiseTrainingLib.sources import Case
+
+    volume = tmp_path / "a.nrrd"
+    volume.write_bytes(b"not read by case_key")
+    simulated, paired = Case("a", "a", str(volume)), Case("a", "a", str(volume), low=str(volume))
+    settings = DoseSimulation(dose=0.1, seed=0)
+    assert case_key(simulated, 0, settings, 2, 1) == case_key(simulated, 0, settings, 2, 1)
+    # Realisation seeds are derived from the case's position: another position must not reuse them.
+    assert case_key(simulated, 0, settings, 2, 1) != case_key(simulated, 1, settings, 2, 1)
+    assert case_key(simulated, 0, settings, 2, 1) != case_key(simulated, 0, DoseSimulation(dose=0.1, seed=1), 2, 1)
+    assert case_key(paired, 0, settings, 2, 1) == case_key(paired, 3, settings, 2, 1)  # real pairs: no seed
