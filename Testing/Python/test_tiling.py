@@ -38,7 +38,8 @@ def test_a_512x512x300_volume_reads_few_halo_voxels_within_the_default_budget() 
 
 @pytest.mark.parametrize("name", ["stresnet", "srresnet"])
 def test_tiled_output_is_within_half_a_hu_of_untiled_on_real_ct(name: str, lidc_crop: Path) -> None:
-    """The halo in the card (chosen on LIDC-IDRI-0001) holds on an unseen patient, with seams on all axes."""
+    """The halo in the card (chosen on the validation volume) holds on an unseen patient (LIDC-IDRI-0003), with
+    seams on all axes."""
     model = load_model(name)
     hu = read_volume(lidc_crop).array.astype(np.float32)
     # 64k voxels: cores of 3x32x32 with the shipped halo of 10, so seams cross the 11x128x128 crop on every axis
