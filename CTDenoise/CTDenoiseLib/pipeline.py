@@ -14,6 +14,7 @@ from .hu import check_ct_values, to_int16_hu
 from .inference import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
 from .model_files import LoadedModel, load_model
 from .progress import Progress
+from .self_ensemble import self_ensemble
 from .volume_io import check_output_path, read_volume, write_volume
 
 
@@ -25,21 +26,25 @@ class Engine:
     run: Runner
     choice: Choice
     backend: str
+    self_ensemble: bool = False
 
     @property
     def description(self) -> str:
-        return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}"
+        ensemble = ", self-ensemble of 8 flips" if self.self_ensemble else ""
+        return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}{ensemble}"
 
 
 def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str = "auto", backend: str = "auto",
-                   progress: Progress | None = None) -> Engine:
+                   progress: Progress | None = None, ensemble: bool = False) -> Engine:
+    """``ensemble``: average the 8 flips of every tile (``self_ensemble``), 8x the time for about +0.2 dB."""
     progress = progress or Progress()
     choice = resolve_choice(precision, device)
     if choice.note:
         progress.info(choice.note)
     engine_name = pick_backend(choice, backend)
     loaded = load_model(model)
-    engine = Engine(loaded, make_runner(loaded, choice, engine_name), choice, engine_name)
+    run = make_runner(loaded, choice, engine_name)
+    engine = Engine(loaded, self_ensemble(run) if ensemble else run, choice, engine_name, ensemble)
     progress.info(f"running {engine.description}")
     return engine
 
@@ -98,12 +103,12 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
 def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, model: str = "stresnet",
                  precision: str = "fp32", device: str = "auto", progress: Progress | None = None,
                  max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
-                 backend: str = "auto") -> Path:
+                 backend: str = "auto", ensemble: bool = False) -> Path:
     """Denoise one volume and write it (int16 HU, same geometry) atomically; the input is only read."""
     progress = progress or Progress()
     started = time.perf_counter()
     check_output_path(output_path, inputs=(input_path,))
-    engine = prepare_engine(model, precision, device, backend, progress)
+    engine = prepare_engine(model, precision, device, backend, progress, ensemble)
     result = denoise_with(engine, input_path, output_path, progress, max_tile_voxels, halo)
     progress.finished(result.output, time.perf_counter() - started)
     return Path(result.output)

@@ -33,6 +33,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tile-mvox", type=float, default=4.0,
                         help="largest tile, halo included, in millions of voxels (bounds memory; default 4)")
     parser.add_argument("--halo", type=int, default=None, help="tile overlap in voxels (default: the model card's)")
+    parser.add_argument("--self-ensemble", action="store_true",
+                        help="average the outputs for the 8 flips of each tile: about +0.2 dB PSNR for 8x the time")
     parser.set_defaults(handler=run)
 
 
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     check_output_path(args.output, inputs=(args.input[0],))  # fail before loading anything
-    engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress)
+    engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble)
     result = denoise_with(engine, args.input[0], args.output, progress, int(args.max_tile_mvox * 1e6), args.halo)
     if args.progress == "json":
         _emit(result.event())  # timings for programs such as `ctdenoise benchmark`
@@ -82,7 +84,7 @@ def run_batch(args: argparse.Namespace, progress) -> int:
     pairs = rank.share(list(zip(inputs, output_names(inputs, output_dir, args.format))))
     failed = 0
     if pairs:
-        engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress)
+        engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble)
         extra = {"rank": rank.rank} if rank.world_size > 1 else {}
         results = denoise_many(engine, pairs, progress, int(args.max_tile_mvox * 1e6), args.halo,
                                on_result=lambda result: _emit({**result.event(), **extra}))
