@@ -39,6 +39,7 @@ class DenoiseOptions:
     precision: str = "fp32"
     device: str = "auto"
     max_tile_mvox: float | None = None
+    self_ensemble: bool = False
 
 
 def denoise_command(python: str, input_path: str, output_path: str, options: DenoiseOptions) -> list[str]:
@@ -46,6 +47,8 @@ def denoise_command(python: str, input_path: str, output_path: str, options: Den
             "--precision", options.precision, "--device", options.device, "--progress", "json"]
     if options.max_tile_mvox:
         args += ["--max-tile-mvox", f"{options.max_tile_mvox:g}"]
+    if options.self_ensemble:
+        args.append("--self-ensemble")
     return args
 
 

@@ -18,6 +18,7 @@ class CTDenoiseParameterNode:
     precision: Precision = Precision.FP32
     device: Device = Device.AUTO
     maxTileMvox: Annotated[float, Minimum(0.0)] = 0.0  # 0: the engine decides
+    selfEnsemble: bool = False  # average the 8 flips of each tile: 8x the time, about +0.2 dB
     keepTemporaryFiles: bool = False
     segmentation: vtkMRMLSegmentationNode
     segmentId: str = ""

@@ -252,7 +252,8 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.installDependencies()
             return
         node = self._parameterNode
-        options = DenoiseOptions(node.model, node.precision.value, node.device.value, node.maxTileMvox or None)
+        options = DenoiseOptions(node.model, node.precision.value, node.device.value, node.maxTileMvox or None,
+                                 node.selfEnsemble)
         with slicer.util.tryWithErrorDisplay("Could not start denoising.", waitCursor=True):
             self._runner = self.logic.startDenoise(node.inputVolume, node.outputVolume, options,
                                                    node.keepTemporaryFiles, self._onProgress, self._onDenoised)

@@ -68,6 +68,8 @@ def test_denoise_command_is_the_documented_cli() -> None:
         "py", "-m", "CTDenoiseLib", "denoise", "/t/in.nrrd", "/t/out.nrrd", "--model", "srresnet",
         "--precision", "int8", "--device", "cpu", "--progress", "json", "--max-tile-mvox", "8"]
     assert "--max-tile-mvox" not in ec.denoise_command("py", "a", "b", ec.DenoiseOptions())
+    assert "--self-ensemble" not in ec.denoise_command("py", "a", "b", ec.DenoiseOptions())
+    assert ec.denoise_command("py", "a", "b", ec.DenoiseOptions(self_ensemble=True))[-1] == "--self-ensemble"
 
 
 def test_radiomics_command() -> None:
