@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .errors import CTDenoiseError
+from .file_modes import apply_default_mode
 from .hu import HUNormalization
 from .models import ModelConfig, build_model, macs_per_voxel, parameter_count, receptive_field_radius
 from .registry import ModelEntry, find_model
@@ -61,6 +62,7 @@ def save_model(module: nn.Module, config: ModelConfig, card: dict, folder: Path,
     state = {key: value.detach().to("cpu", torch.float32).contiguous() for key, value in module.state_dict().items()}
     partial = folder / f".{weights.name}.partial"
     save_file(state, str(partial), metadata={"format": "pt", "architecture": config.architecture})
+    apply_default_mode(partial)
     os.replace(partial, weights)
     full_card = {**card, "config": config.to_dict(), **describe(module)}
     partial = folder / f".{card_path.name}.partial"

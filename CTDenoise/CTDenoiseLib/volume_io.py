@@ -14,6 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import CTDenoiseError
+from .file_modes import apply_default_mode
 
 OUTPUT_EXTENSIONS = (".nrrd", ".nii", ".nii.gz", ".mha")
 MIN_SLICES = 3
@@ -112,6 +113,7 @@ def write_volume(volume: Volume, path: str | os.PathLike) -> Path:
     os.close(handle)
     try:
         sitk.WriteImage(volume.to_sitk(), temporary, useCompression=True)
+        apply_default_mode(temporary)
         os.replace(temporary, path)
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)

@@ -48,3 +48,25 @@ def test_jpeg2000_dicom_decodes_to_plausible_hu() -> None:
 def test_folder_without_dicom_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CTDenoiseError, match="No DICOM series found"):
         read_volume(tmp_path)
+
+
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o077, 0o600)])
+def test_written_files_get_the_permissions_the_umask_gives_not_the_temporary_files_0600(
+        umask: int, expected: int, tmp_path: Path) -> None:
+    import os
+
+    import torch
+
+    from CTDenoiseLib.model_files import save_model
+    from CTDenoiseLib.models import ModelConfig, build_model
+
+    config = ModelConfig("stresnet", 4, 1, 1)
+    previous = os.umask(umask)
+    try:
+        volume = write_volume(Volume(np.zeros((2, 3, 4), np.int16), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0),
+                                     tuple(np.eye(3).ravel())), tmp_path / "out.nrrd")
+        weights, card = save_model(build_model(config).to(torch.float32), config, {}, tmp_path, "tiny")
+    finally:
+        os.umask(previous)
+    for path in (volume, weights, card):
+        assert path.stat().st_mode & 0o777 == expected, path.name
