@@ -1,8 +1,9 @@
 """The shipped models denoise a real chest CT they never saw (LIDC-IDRI-0003) at simulated 10 % dose.
 
 Same measurement as `ctdenoise demo ../shared/data/lidc/LIDC-IDRI-0003/image.nrrd` (window -1024..1900 HU,
-scanner padding excluded). The CPU-trained shipped models reach +4.7 (STResNet) and +4.9 dB (SRResNet) there (the
-project's target is +5 dB, not yet reached); this guards that level against regressions.
+scanner padding excluded). The CPU-trained shipped models reach +4.65 (STResNet) and +5.2 dB (SRResNet) there with
+this test's noise realisation (seed 11); the project's target is +5 dB. SRResNet is held to it, STResNet (sized
+for CPU speed, short of it) to its level; both floors guard against regressions.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ def lidc_0003():
     return normal.array, low.array
 
 
-@pytest.mark.parametrize("name", ["stresnet", "srresnet"])
-def test_psnr_gain_on_an_unseen_patient(name: str, lidc_0003) -> None:
+@pytest.mark.parametrize("name, floor_db", [("stresnet", 4.5), ("srresnet", 5.0)])
+def test_psnr_gain_on_an_unseen_patient(name: str, floor_db: float, lidc_0003) -> None:
     normal, low = lidc_0003
     model = load_model(name)
     denoised = np.rint(denoise_hu(low, make_runner(model, Choice("fp32", "cpu")), model.normalization, model.halo))
     mask = (normal >= -1024) & (normal <= 3071)
     gain = psnr(normal, denoised, mask=mask) - psnr(normal, low, mask=mask)
-    assert gain >= 4.3, f"{name}: PSNR gain {gain:.2f} dB"
+    assert gain >= floor_db, f"{name}: PSNR gain {gain:.2f} dB"
     assert ssim(normal, denoised, mask=mask) > ssim(normal, low, mask=mask)
