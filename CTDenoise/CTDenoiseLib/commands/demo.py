@@ -51,10 +51,10 @@ def run(args: argparse.Namespace) -> int:
     choice = resolve_choice("fp32", "auto")
     for name in args.models:
         model = load_model(name)
-        run = make_runner(model, choice)
-        variants = [(name, f"{choice.device} fp32", run)]
+        one_pass = make_runner(model, choice)
+        variants = [(name, f"{choice.device} fp32", one_pass)]
         if args.self_ensemble:
-            variants.append((f"{name}_ensemble", "8 flips", self_ensemble(run)))
+            variants.append((f"{name}_ensemble", "8 flips", self_ensemble(one_pass)))
         for stem, how, runner in variants:
             started = time.perf_counter()
             denoised = to_int16_hu(denoise_hu(low.array, runner, model.normalization, model.halo))
