@@ -9,6 +9,8 @@ import subprocess
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from CTDenoiseLib.models import ModelConfig
+
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -83,6 +85,10 @@ class TrainConfig:
             problems.append("validation_fraction must be between 0 and 1")
         if problems:
             raise ValueError("; ".join(problems))
+
+    def model_config(self) -> ModelConfig:
+        """The network this run trains (what its weights and card will say)."""
+        return ModelConfig(self.architecture, self.features, self.blocks, self.z_upscale)
 
     def to_dict(self) -> dict:
         data = asdict(self)

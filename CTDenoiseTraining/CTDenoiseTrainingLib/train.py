@@ -26,7 +26,7 @@ from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference import denoise_hu
 from CTDenoiseLib.metrics import psnr, ssim
 from CTDenoiseLib.model_files import LoadedModel, load_model
-from CTDenoiseLib.models import ModelConfig, build_model, receptive_field_radius
+from CTDenoiseLib.models import build_model, receptive_field_radius
 from CTDenoiseLib.simulation import DoseSimulation
 
 from . import distributed
@@ -114,7 +114,7 @@ def _check_resumable(saved: dict, config: TrainConfig, world: int, log: Callable
 def model_to_fine_tune(config: TrainConfig, normalization: HUNormalization) -> LoadedModel:
     """The registered model named by ``init_from`` (SHA-256 verified), checked to match this run."""
     source = load_model(config.init_from)
-    wanted = ModelConfig(config.architecture, config.features, config.blocks, config.z_upscale)
+    wanted = config.model_config()
     if source.config != wanted:
         raise ValueError(f"--init-from {config.init_from} is {source.config}, but this run trains {wanted}: "
                          "give the same --architecture, --features, --blocks and --z-upscale")
@@ -191,7 +191,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
     log(f"data ready in {time.perf_counter() - started:.0f} s: {len(prepared_train)} training and "
         f"{len(prepared_validation)} validation case(s); {context.world} rank(s) on {context.device}, amp {amp}")
 
-    model_config = ModelConfig(config.architecture, config.features, config.blocks, config.z_upscale)
+    model_config = config.model_config()
     model = build_model(model_config).to(context.device)
     initialised_from = initialise_from(model, source) if source else None
     halo = receptive_field_radius(model)[0]
