@@ -20,7 +20,10 @@ VOLUME_EXTENSIONS = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 def is_dicom_series(folder: Path) -> bool:
     import SimpleITK as sitk
 
-    return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+    from .native_stderr import native_stderr_to_log
+
+    with native_stderr_to_log():
+        return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
 
 
 def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path]:

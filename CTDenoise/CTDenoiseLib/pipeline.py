@@ -82,12 +82,13 @@ def peak_rss_mb() -> float | None:
 
 def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str | os.PathLike,
                  progress: Progress | None = None, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
-                 halo: int | None = None) -> FileResult:
-    """Denoise one volume with a prepared engine and write it (int16 HU, same geometry) atomically."""
+                 halo: int | None = None, series: str | None = None) -> FileResult:
+    """Denoise one volume with a prepared engine and write it (int16 HU, same geometry) atomically.
+    ``series``: which DICOM series (UID or number) of a folder holding several."""
     progress = progress or Progress()
     started = time.perf_counter()
     output = check_output_path(output_path, inputs=(input_path,))
-    volume = read_volume(input_path)
+    volume = read_volume(input_path, series)
     check_ct_values(volume.array)
     progress.update(0, 1)
     loaded = engine.loaded

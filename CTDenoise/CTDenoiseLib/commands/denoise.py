@@ -33,6 +33,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tile-mvox", type=float, default=4.0,
                         help="largest tile, halo included, in millions of voxels (bounds memory; default 4)")
     parser.add_argument("--halo", type=int, default=None, help="tile overlap in voxels (default: the model card's)")
+    parser.add_argument("--series", default=None, metavar="UID",
+                        help="for a DICOM folder holding several series: the SeriesInstanceUID (or the number "
+                             "in the list the error prints) to denoise")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="average the outputs for the 8 flips of each tile: about +0.2 dB PSNR for 8x the time")
     parser.set_defaults(handler=run)
@@ -53,12 +56,14 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from ..pipeline import denoise_with, prepare_engine
-    from ..volume_io import check_output_path
+    from ..volume_io import check_input, check_output_path
 
     started = time.perf_counter()
     check_output_path(args.output, inputs=(args.input[0],))  # fail before loading anything
+    check_input(args.input[0], args.series)
     engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble)
-    result = denoise_with(engine, args.input[0], args.output, progress, int(args.max_tile_mvox * 1e6), args.halo)
+    result = denoise_with(engine, args.input[0], args.output, progress, int(args.max_tile_mvox * 1e6), args.halo,
+                          series=args.series)
     if args.progress == "json":
         _emit(result.event())  # timings for programs such as `ctdenoise benchmark`
     progress.finished(result.output, time.perf_counter() - started)
