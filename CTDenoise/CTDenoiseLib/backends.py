@@ -45,9 +45,9 @@ def resolve_choice(precision: str, device: str, has_cuda: bool | None = None) ->
     if precision == "fp16":
         if device == "cpu":
             raise CTDenoiseError("FP16 runs only on a CUDA GPU (on CPUs without native FP16 it is many times slower).",
-                                 "Use --precision int8 or fp32 on the CPU.")
+                                 _cpu_precision_hint())
         if not has_cuda:
-            raise CTDenoiseError("FP16 needs a CUDA GPU and none was found.", "Use --precision int8 or fp32 on the CPU.")
+            raise CTDenoiseError("FP16 needs a CUDA GPU and none was found.", _cpu_precision_hint())
         return Choice("fp16", "cuda", "auto: FP16 on CUDA" if device == "auto" else "")
     if precision == "int8":
         return Choice("int8", "cpu", "auto: INT8 runs on the CPU" if device == "auto" else "")
@@ -55,6 +55,14 @@ def resolve_choice(precision: str, device: str, has_cuda: bool | None = None) ->
         chosen = "cuda" if has_cuda else "cpu"
         return Choice("fp32", chosen, f"auto: FP32 on {chosen.upper()}")
     return Choice("fp32", device)
+
+
+def _cpu_precision_hint() -> str:
+    """What to use on the CPU instead: INT8 only where its runtime (OpenVINO) is installed."""
+    from .openvino_runtime import openvino_available
+
+    return "Use --precision auto, int8 or fp32 on the CPU." if openvino_available() else \
+        "Use --precision auto or fp32 on the CPU."
 
 
 class TorchRunner:

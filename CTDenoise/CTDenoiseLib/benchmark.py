@@ -73,7 +73,7 @@ def why_unavailable(spec: RowSpec) -> str:
     if spec.device == "cuda" and not cuda_available():
         return "no CUDA GPU on this machine"
     if spec.backend == "openvino" and not openvino_available():
-        return 'OpenVINO not installed (pip install "ctdenoise[int8]")'
+        return 'OpenVINO not installed (pip install "openvino>=2026.0")'
     try:
         entry = find_model(spec.model)
     except CTDenoiseError as error:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .backends import Choice, Runner, describe_runner, make_runner, pick_backend, resolve_choice
+from .backends import Choice, Runner, describe_runner, make_runner, pick_backend
 from .errors import CTDenoiseError
 from .hu import check_ct_values, to_int16_hu
 from .inference import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
 from .model_files import LoadedModel, load_model
+from .precision_auto import choose_precision
 from .progress import Progress
 from .self_ensemble import self_ensemble
 from .volume_io import check_output_path, read_volume, write_volume
@@ -38,7 +39,7 @@ def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str
                    progress: Progress | None = None, ensemble: bool = False) -> Engine:
     """``ensemble``: average the 8 flips of every tile (``self_ensemble``), 8x the time for about +0.2 dB."""
     progress = progress or Progress()
-    choice = resolve_choice(precision, device)
+    choice = choose_precision(precision, device, model, backend)  # precision 'auto' picks the fastest here
     if choice.note:
         progress.info(choice.note)
     engine_name = pick_backend(choice, backend)

@@ -36,6 +36,8 @@ def test_denoise_writes_int16_hu_with_the_input_geometry_and_json_progress(lidc_
     assert progress[0]["done"] == 0 and progress[-1]["done"] == progress[-1]["total"] > 1
     assert [event["done"] for event in progress[1:]] == list(range(1, progress[-1]["total"] + 1))
     assert events[-1]["event"] == "done" and events[-1]["output"] == str(output) and events[-1]["seconds"] > 0
+    infos = [event["message"] for event in events if event["event"] == "info"]
+    assert sum(message.startswith("precision auto: ") for message in infos) == 1, infos  # the default names its choice
     source, denoised = read_volume(lidc_crop), read_volume(output)
     assert denoised.array.dtype == np.int16 and denoised.array.shape == source.array.shape
     np.testing.assert_allclose(denoised.spacing, source.spacing, rtol=1e-5)

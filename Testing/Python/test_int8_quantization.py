@@ -14,7 +14,7 @@ import pytest
 from CTDenoiseLib.errors import CTDenoiseError
 from tiny_models import real_ct, register_tiny_models, write_crop
 
-openvino = pytest.importorskip("openvino", reason='OpenVINO not installed (pip install "ctdenoise[int8]")')
+openvino = pytest.importorskip("openvino", reason="OpenVINO not installed (a base dependency: pip install openvino)")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dose", type=float, default=0.1)
     parser.add_argument("--models", nargs="+", default=["srresnet", "stresnet"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
+                        help="as for denoise; auto (default) is the fastest path this machine has, and says which")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="also report each model averaged over the 8 flips of each tile (8x the time)")
     parser.set_defaults(handler=run)
@@ -22,12 +24,13 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from ..backends import make_runner, resolve_choice
+    from ..backends import make_runner
     from ..hu import check_ct_values, to_int16_hu
     from ..inference import denoise_hu
     from ..metrics import QUALITY_WINDOW, psnr, ssim
     from ..model_files import load_model
     from ..phantom import chest_phantom
+    from ..precision_auto import choose_precision
     from ..self_ensemble import self_ensemble
     from ..simulation import DoseSimulation, simulate_volume
     from ..volume_io import read_volume, write_volume
@@ -48,11 +51,15 @@ def run(args: argparse.Namespace) -> int:
     mask = (normal.array >= -1024) & (normal.array <= 3071)
     print(f"quality vs normal dose, window {QUALITY_WINDOW[0]:.0f}..{QUALITY_WINDOW[1]:.0f} HU")
     print(f"  {'low dose':<22} PSNR {psnr(normal.array, low.array, mask=mask):6.2f} dB  SSIM {ssim(normal.array, low.array, mask=mask):.4f}")
-    choice = resolve_choice("fp32", "auto")
+    notes_shown: set[str] = set()
     for name in args.models:
+        choice = choose_precision(args.precision, "auto", name)
+        if choice.note and choice.note not in notes_shown:
+            notes_shown.add(choice.note)
+            print(f"  {choice.note}")
         model = load_model(name)
         one_pass = make_runner(model, choice)
-        variants = [(name, f"{choice.device} fp32", one_pass)]
+        variants = [(name, f"{choice.device} {choice.precision}", one_pass)]
         if args.self_ensemble:
             variants.append((f"{name}_ensemble", "8 flips", self_ensemble(one_pass)))
         for stem, how, runner in variants:

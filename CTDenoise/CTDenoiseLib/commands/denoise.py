@@ -22,7 +22,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("output", help="output file (.nrrd, .nii, .nii.gz, .mha; int16 HU, input geometry), "
                                        "or an output folder in batch mode")
     parser.add_argument("--model", default="stresnet", help="registered model name (default: stresnet)")
-    parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
+    parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
+                        help="auto (default): FP16 on a CUDA GPU, INT8 on a CPU with VNNI/AMX, else FP32; "
+                             "prints which and why")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
                         help="auto: OpenVINO for INT8 and for FP32 on the CPU when installed, else PyTorch; "
@@ -56,10 +58,13 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from ..pipeline import denoise_with, prepare_engine
+    from ..backends import resolve_choice
     from ..volume_io import check_input, check_output_path
 
     started = time.perf_counter()
     check_output_path(args.output, inputs=(args.input[0],))  # fail before loading anything
+    if args.precision != "auto":
+        resolve_choice(args.precision, args.device)  # an impossible precision/device pair is the first thing to say
     check_input(args.input[0], args.series)
     engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble)
     result = denoise_with(engine, args.input[0], args.output, progress, int(args.max_tile_mvox * 1e6), args.halo,

@@ -12,7 +12,25 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def unavailable_here(entry) -> dict[str, str]:
+    """The precisions ``entry`` cannot run on this machine, each with why (``precisions`` lists the others)."""
+    from ..backends import cuda_available
+    from ..precision_auto import int8_unavailable_reason
+
+    missing = {}
+    if not cuda_available():
+        missing["fp16"] = "needs a CUDA GPU"
+    int8 = int8_unavailable_reason(entry.name)
+    if int8:
+        missing["int8"] = int8
+    return missing
+
+
 def summarise(entry) -> dict:
+    unavailable = unavailable_here(entry)
     card = entry.read_card()
     metrics = card.get("metrics", {})
     config = card.get("config", {})
@@ -22,7 +40,8 @@ def summarise(entry) -> dict:
     if "validation_psnr_gain_db" in metrics:
         summary += f"; validation PSNR +{metrics['validation_psnr_gain_db']:.2f} dB at {card['training'].get('dose')} dose"
     return {"name": entry.name, "architecture": config.get("architecture"),
-            "precisions": ["fp32", "fp16"] + (["int8"] if "int8" in entry.extra else []),
+            "precisions": [precision for precision in PRECISIONS if precision not in unavailable],
+            "unavailable": unavailable,
             "sha256": entry.weights.sha256, "weights": str(entry.weights.path), "registry": str(entry.registry),
             "summary": summary}
 
@@ -37,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print("No models registered.")
     for row in rows:
-        print(f"{row['name']}\n  sha256 {row['sha256']}\n  precisions {', '.join(row['precisions'])}\n  {row['summary']}\n"
-              f"  {row['weights']}")
+        not_here = "".join(f"; not {name}: {why}" for name, why in row["unavailable"].items())
+        print(f"{row['name']}\n  sha256 {row['sha256']}\n  precisions here: {', '.join(row['precisions'])}{not_here}\n"
+              f"  {row['summary']}\n  {row['weights']}")
     return 0
