@@ -10,8 +10,29 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import sys
+from pathlib import Path
 
-DISTRIBUTIONS = ("torch", "numpy", "SimpleITK", "scipy", "safetensors", "pyradiomics-bhklab", "matplotlib", "scikit-image")
+DISTRIBUTIONS = ("torch", "numpy", "SimpleITK", "scipy", "safetensors", "openvino", "pyradiomics-bhklab", "matplotlib",
+                 "scikit-image")
+
+
+# CPU flags with INT8 dot-product instructions; the engine's --precision auto takes INT8 only where one is
+# present (CTDenoiseLib.precision_auto.INT8_FAST_FLAGS; a test keeps the two equal).
+INT8_FAST_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_int8_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """The INT8 dot-product flags the CPU reports; empty where /proc/cpuinfo does not exist (macOS, Windows),
+    as for the engine."""
+    try:
+        text = cpuinfo.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return []
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[-1].split())
+            return [flag for flag in INT8_FAST_FLAGS if flag in flags]
+    return []
 
 
 def installed_versions(names: tuple[str, ...] = DISTRIBUTIONS) -> dict[str, str | None]:
@@ -35,7 +56,7 @@ def cuda_report() -> dict:
 
 
 def probe() -> dict:
-    report = {"python": sys.version.split()[0], "packages": installed_versions()}
+    report = {"python": sys.version.split()[0], "packages": installed_versions(), "int8_cpu_flags": cpu_int8_flags()}
     if report["packages"]["torch"]:
         report.update(cuda_report())
     else:
