@@ -8,7 +8,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 ENGINE_PACKAGE = "CTDenoiseLib"
 
@@ -33,22 +33,48 @@ def engine_dir() -> str:
     return str(Path(__file__).resolve().parents[1])
 
 
+def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every child process: UTF-8 for its standard streams and file names whatever the
+    Windows code page, so that a non-ASCII path in an error line reaches the panel intact.
+
+    Args:
+        base: the environment to extend (``os.environ`` when None).
+    """
+    environment = dict(os.environ if base is None else base)
+    environment["PYTHONUTF8"] = "1"
+    environment["PYTHONIOENCODING"] = "utf-8"
+    return environment
+
+
 @dataclass(frozen=True)
 class DenoiseOptions:
     model: str = "stresnet"
-    precision: str = "fp32"
+    precision: str = "auto"  # the engine picks the fastest path for the machine and says which
     device: str = "auto"
     max_tile_mvox: float | None = None
     self_ensemble: bool = False
+    strength: float = 1.0  # 1: the network's output; 0: the input; between: a blend
 
 
 def denoise_command(python: str, input_path: str, output_path: str, options: DenoiseOptions) -> list[str]:
+    """The ``denoise`` command line for one volume, with JSON progress.
+
+    Args:
+        python: Slicer's Python (``PythonSlicer``).
+        input_path: the NRRD written from the input volume.
+        output_path: where the engine writes the result.
+        options: the panel's choices.
+    """
+    if not 0.0 <= options.strength <= 1.0:
+        raise ValueError(f"The denoising strength must be between 0 and 1, not {options.strength:g}.")
     args = [python, "-m", ENGINE_PACKAGE, "denoise", input_path, output_path, "--model", options.model,
             "--precision", options.precision, "--device", options.device, "--progress", "json"]
     if options.max_tile_mvox:
         args += ["--max-tile-mvox", f"{options.max_tile_mvox:g}"]
     if options.self_ensemble:
         args.append("--self-ensemble")
+    if options.strength < 1.0:  # 1.0 is the engine's default
+        args += ["--strength", f"{options.strength:.2f}"]
     return args
 
 
@@ -66,9 +92,21 @@ def models_command(python: str) -> list[str]:
     return [python, "-m", ENGINE_PACKAGE, "models", "--json"]
 
 
-def output_volume_name(input_name: str, model_title: str, precision: str) -> str:
-    """``"chest denoised STResNet FP16"``: says where the volume came from in the Data module."""
-    return f"{input_name} denoised {model_title} {precision.upper()}"
+def output_volume_name(input_name: str, model_title: str, precision: str, strength: float = 1.0) -> str:
+    """``"chest denoised STResNet FP16"``: says where the volume came from in the Data module.
+
+    Args:
+        input_name: the input volume's name.
+        model_title: the model's display name.
+        precision: what ran (fp32/fp16/int8); ``auto`` when the engine did not say.
+        strength: the blend of the network's output, shown when below 1.
+    """
+    name = f"{input_name} denoised {model_title}"
+    if precision != "auto":
+        name += f" {precision.upper()}"
+    if strength < 1.0:
+        name += f" strength {strength:.2f}"
+    return name
 
 
 def safe_file_stem(name: str) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
-from slicer.parameterNodeWrapper import Minimum, WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 
 from .device_options import Device, Precision
+
+MAX_TILE_MVOX = 512.0  # the spin box's range; a bound here too, or the connector makes it unbounded
 
 
 @parameterNodeWrapper
@@ -15,9 +17,10 @@ class CTDenoiseParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     outputVolume: vtkMRMLScalarVolumeNode  # None: a new volume named after input, model and precision
     model: str = "stresnet"  # filled from 'ctdenoise models --json', so not bound to a fixed Choice
-    precision: Precision = Precision.FP32
+    precision: Precision = Precision.AUTO  # the engine picks the fastest path for the machine
     device: Device = Device.AUTO
-    maxTileMvox: Annotated[float, Minimum(0.0)] = 0.0  # 0: the engine decides
+    strength: Annotated[float, WithinRange(0.0, 1.0)] = 1.0  # blend of input (0) and network output (1)
+    maxTileMvox: Annotated[float, WithinRange(0.0, MAX_TILE_MVOX)] = 0.0  # 0: the engine decides
     selfEnsemble: bool = False  # average the 8 flips of each tile: 8x the time, about +0.2 dB
     keepTemporaryFiles: bool = False
     segmentation: vtkMRMLSegmentationNode

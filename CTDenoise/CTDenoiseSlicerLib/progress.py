@@ -2,17 +2,21 @@
 
 One JSON object per stdout line (see ``CTDenoiseLib/progress.py``):
 ``{"event":"progress","done":k,"total":n}``, ``{"event":"info","message":...}``,
-``{"event":"done","output":PATH,"seconds":S}``, ``{"event":"error","message":...}``.
+``{"event":"done","output":PATH,"seconds":S}``, ``{"event":"error","message":...}``, and the input's estimated
+noise, ``{"event":"noise","std_hu":S,"method":M}``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-KNOWN_EVENTS = ("progress", "info", "done", "error")
+KNOWN_EVENTS = ("progress", "info", "done", "error", "noise")
+# The engine's info line naming what runs, e.g. "running stresnet INT8 on CPU via OpenVINO".
+_PATH = re.compile(r"\b(FP32|FP16|INT8) on (CPU|CUDA) via (PyTorch eager|OpenVINO)\b")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,11 @@ def parse_event(line: str) -> EngineEvent | None:
     if data["event"] == "progress":
         try:
             data["done"], data["total"] = int(data["done"]), int(data["total"])
+        except (KeyError, TypeError, ValueError):
+            return None
+    if data["event"] == "noise":
+        try:
+            data["std_hu"] = float(data["std_hu"])
         except (KeyError, TypeError, ValueError):
             return None
     return EngineEvent(data["event"], data)
@@ -94,3 +103,45 @@ class ProgressTracker:
             seconds_left = rate * (total - done)
         self.snapshot = ProgressSnapshot(int(100 * done / total), seconds_left)
         return self.snapshot
+
+
+def engine_path(message: str) -> tuple[str, str, str] | None:
+    """(precision, device, engine) from the engine's info line naming what it runs, e.g. ``("int8", "cpu",
+    "openvino")``; None for any other message."""
+    match = _PATH.search(message)
+    if match is None:
+        return None
+    precision, device, engine = match.groups()
+    return precision.lower(), device.lower(), "openvino" if engine == "OpenVINO" else "torch"
+
+
+class RunStatus:
+    """What the status line says during a run: progress, what the engine chose and the input's noise."""
+
+    def __init__(self) -> None:
+        self.path: tuple[str, str, str] | None = None
+        self.noise_hu: float | None = None
+        self.noise_method = ""
+        self.snapshot: ProgressSnapshot | None = None
+
+    def update(self, event: EngineEvent) -> None:
+        """Args:
+            event: one engine event (progress events are read by the ProcessRunner's tracker).
+        """
+        if event.kind == "info" and self.path is None:
+            self.path = engine_path(event.message)
+        elif event.kind == "noise":
+            self.noise_hu, self.noise_method = event.data["std_hu"], str(event.data.get("method", ""))
+
+    @property
+    def text(self) -> str:
+        parts = [self.snapshot.text if self.snapshot else "Starting the engine (loading PyTorch and the model)…"]
+        if self.path:
+            precision, device, engine = self.path
+            parts.append(f"running {precision.upper()} on the {'GPU' if device == 'cuda' else 'CPU'} "
+                         f"({'OpenVINO' if engine == 'openvino' else 'PyTorch'})")
+        if self.noise_hu is not None:
+            method = f", {self.noise_method}" if self.noise_method else ""
+            parts.append(f"input noise about {self.noise_hu:.0f} HU{method}")
+        return "; ".join(parts)
+

@@ -23,6 +23,7 @@ STAND_INS = {
     "qMRMLNodeComboBox": ("QComboBox", {"toolTip"}),
     "qMRMLSegmentSelectorWidget": ("QComboBox", {"toolTip"}),
     "qMRMLTableView": ("QTableWidget", {"minimumSize"}),
+    "ctkSliderWidget": ("QDoubleSpinBox", {"toolTip", "decimals", "singleStep", "minimum", "maximum", "value"}),
 }
 
 
@@ -51,18 +52,20 @@ def qt_ui_text(ui_file: Path = UI_FILE) -> str:
 
 
 def _fill_example(panel) -> None:
-    """Example content: what the panel shows halfway through denoising on a CPU-only machine."""
+    """Example content: what the panel shows halfway through denoising on a CPU-only machine, default choices."""
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem
 
-    from CTDenoiseSlicerLib.device_options import Device, Precision, device_options, precision_options
-    from CTDenoiseSlicerLib.progress import ProgressSnapshot
+    from CTDenoiseSlicerLib.device_options import (Device, Precision, device_options, precision_options,
+                                                   predict_path)
+    from CTDenoiseSlicerLib.expected_time import SpeedTable, expected_time_text
+    from CTDenoiseSlicerLib.progress import ProgressSnapshot, RunStatus, parse_event
 
     def child(kind, name):
         return panel.findChild(kind, name)
 
-    child(QLabel, "environmentLabel").setText("PyTorch 2.5.1; no CUDA GPU (CPU only).")
-    child(QComboBox, "inputSelector").addItem("LIDC-IDRI-0001 10% dose")
+    child(QLabel, "environmentLabel").setText("PyTorch 2.5.1; no CUDA GPU (CPU only). INT8 (OpenVINO) available.")
+    child(QComboBox, "inputSelector").addItem("LIDC-IDRI-0003 10% dose (simulated)")
     child(QComboBox, "outputSelector").addItem("Create new volume")
     child(QComboBox, "modelComboBox").addItems(["STResNet (default)", "SRResNet"])
     for name, enum, options in (("deviceComboBox", Device, device_options(False)),
@@ -72,19 +75,25 @@ def _fill_example(panel) -> None:
             combo.addItem(option.value.label())
             combo.model().item(index).setEnabled(option.enabled)
             combo.setItemData(index, option.reason or None, Qt.ToolTipRole)
-    child(QComboBox, "precisionComboBox").setCurrentIndex(2)
-    child(QLabel, "deviceInfoLabel").setText("INT8 will run on the CPU.")
+    child(QComboBox, "precisionComboBox").setCurrentIndex(0)
+    path = predict_path(Precision.AUTO, Device.AUTO, cuda_available=False, openvino=True)
+    child(QLabel, "deviceInfoLabel").setText(
+        f"Auto: the engine picks the fastest path here, most likely {path.describe()}; it says which when it starts.")
+    child(QLabel, "expectedTimeLabel").setText(expected_time_text(SpeedTable.load(), "stresnet", path, 512 * 512 * 300))
     apply = child(QPushButton, "applyButton")
     apply.setText("Cancel")
     apply.setEnabled(True)
     progress = child(QProgressBar, "progressBar")
     progress.setVisible(True)
-    snapshot = ProgressSnapshot(42, 38.0)
-    progress.setValue(snapshot.percent)
-    child(QLabel, "statusLabel").setText(snapshot.text)
-    child(QComboBox, "segmentSelector").addItem("LIDC-IDRI-0001 nodule: Segment_1")
-    child(QComboBox, "radiomicsInputSelector").addItem("LIDC-IDRI-0001 10% dose")
-    child(QComboBox, "radiomicsDenoisedSelector").addItem("LIDC-IDRI-0001 10% dose denoised STResNet INT8")
+    status = RunStatus()
+    status.update(parse_event('{"event":"info","message":"running stresnet INT8 on CPU via OpenVINO"}'))
+    status.update(parse_event('{"event":"noise","std_hu":72.6,"method":"median absolute deviation"}'))
+    status.snapshot = ProgressSnapshot(42, 14.0)
+    progress.setValue(status.snapshot.percent)
+    child(QLabel, "statusLabel").setText(status.text)
+    child(QComboBox, "segmentSelector").addItem("LIDC-IDRI-0003 nodule: Segment_1")
+    child(QComboBox, "radiomicsInputSelector").addItem("LIDC-IDRI-0003 10% dose (simulated)")
+    child(QComboBox, "radiomicsDenoisedSelector").addItem("LIDC-IDRI-0003 10% dose (simulated) denoised STResNet INT8")
     child(QComboBox, "radiomicsReferenceSelector").addItem("None (compare with the low-dose image)")
     child(QLabel, "radiomicsStatusLabel").setText("3 features; 1 differs from lowdose by more than 10 %.")
     table = child(QTableWidget, "radiomicsTableView")

@@ -10,7 +10,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "CTDenoise"))
 
 from CTDenoiseSlicerLib.engine_errors import extract_error_line  # noqa: E402
-from CTDenoiseSlicerLib.progress import ProgressTracker, format_duration, parse_event  # noqa: E402
+from CTDenoiseSlicerLib.progress import (ProgressTracker, RunStatus, engine_path, format_duration,  # noqa: E402
+                                         parse_event)
 
 
 def test_parse_event_accepts_protocol_lines_and_ignores_everything_else() -> None:
@@ -44,3 +45,22 @@ def test_error_line_prefers_the_engines_line() -> None:
     assert extract_error_line(["warning"], ["json message"], 1) == "json message"
     assert extract_error_line(["", "MemoryError: x", ""], [], 1) == "MemoryError: x"
     assert "code 3" in extract_error_line([], [], 3)
+
+
+def test_noise_event_and_what_the_engine_chose_reach_the_status_line() -> None:
+    noise = parse_event('{"event":"noise","std_hu":72.6,"method":"MAD of the high-pass residual"}')
+    assert noise.kind == "noise" and noise.data["std_hu"] == 72.6
+    assert parse_event('{"event":"noise","std_hu":"loud"}') is None
+    assert engine_path("running stresnet INT8 on CPU via OpenVINO") == ("int8", "cpu", "openvino")
+    assert engine_path("running srresnet FP16 on CUDA via PyTorch eager, self-ensemble of 8 flips") == (
+        "fp16", "cuda", "torch")
+    assert engine_path("precision auto: INT8 on the CPU (this CPU has avx512_vnni)") is None
+    status = RunStatus()
+    assert status.text.startswith("Starting the engine")
+    status.update(parse_event('{"event":"info","message":"precision auto: INT8 on the CPU (VNNI)"}'))
+    status.update(parse_event('{"event":"info","message":"running stresnet INT8 on CPU via OpenVINO"}'))
+    status.update(noise)
+    status.snapshot = ProgressTracker(clock=iter([0.0]).__next__).update(1, 4)
+    assert status.path == ("int8", "cpu", "openvino")
+    assert status.text == ("25 %; running INT8 on the CPU (OpenVINO); "
+                           "input noise about 73 HU, MAD of the high-pass residual")

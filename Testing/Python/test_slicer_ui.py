@@ -21,6 +21,7 @@ EXPECTED = {
     "environmentLabel": "QLabel", "installDependenciesButton": "QPushButton", "refreshEnvironmentButton": "QPushButton",
     "inputSelector": "qMRMLNodeComboBox", "modelComboBox": "QComboBox", "precisionComboBox": "QComboBox",
     "deviceComboBox": "QComboBox", "deviceInfoLabel": "QLabel", "outputSelector": "qMRMLNodeComboBox",
+    "strengthSlider": "ctkSliderWidget", "expectedTimeLabel": "QLabel",
     "tileSizeSpinBox": "QDoubleSpinBox", "keepTemporaryFilesCheckBox": "QCheckBox",
     "selfEnsembleCheckBox": "QCheckBox", "applyButton": "QPushButton",
     "progressBar": "QProgressBar", "statusLabel": "QLabel", "showLogButton": "QPushButton",
@@ -31,7 +32,8 @@ EXPECTED = {
 }
 # parameter type -> widget classes whose Slicer connector handles it
 CONNECTORS = {"vtkMRMLScalarVolumeNode": {"qMRMLNodeComboBox"}, "vtkMRMLSegmentationNode": {"qMRMLNodeComboBox"},
-              "Precision": {"QComboBox"}, "Device": {"QComboBox"}, "float": {"QDoubleSpinBox"}, "bool": {"QCheckBox"},
+              "Precision": {"QComboBox"}, "Device": {"QComboBox"}, "float": {"QDoubleSpinBox", "ctkSliderWidget"},
+              "bool": {"QCheckBox"},
               "str": {"QLineEdit"}}
 
 
@@ -109,3 +111,26 @@ def test_ui_renders_offscreen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert image.width() >= 400 and image.height() >= 600
     colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
     assert len(colours) > 20  # text, widgets and the progress bar, not a blank image
+
+
+def _range_annotation(field: str) -> tuple[float, float] | None:
+    tree = ast.parse((LIB / "parameter_node.py").read_text())
+    constants = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body
+                 if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)}
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef))
+    for node in cls.body:
+        if isinstance(node, ast.AnnAssign) and node.target.id == field and isinstance(node.annotation, ast.Subscript):
+            for call in node.annotation.slice.elts[1:]:
+                if isinstance(call, ast.Call) and ast.unparse(call.func) == "WithinRange":
+                    return tuple(constants.get(getattr(a, "id", None), None) if isinstance(a, ast.Name)
+                                 else ast.literal_eval(a) for a in call.args)
+    return None
+
+
+@pytest.mark.parametrize("widget_name, field", [("tileSizeSpinBox", "maxTileMvox"), ("strengthSlider", "strength"),
+                                                ("flagThresholdSpinBox", "flagThresholdPercent")])
+def test_bounded_widgets_keep_the_ui_range(widget_name: str, field: str) -> None:
+    """The connector replaces the widget's range with the annotation's: only WithinRange keeps it bounded."""
+    widget = _ui_widgets()[widget_name]
+    ui_range = tuple(float(widget.find(f"property[@name='{end}']/double").text) for end in ("minimum", "maximum"))
+    assert _range_annotation(field) == ui_range, f"{field}: annotate WithinRange{ui_range}"
