@@ -25,11 +25,12 @@ class CTDenoise(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["CTDenoise contributors"]
         self.parent.helpText = _("""
-Denoise low-dose CT volumes with a 3D deep network (STResNet by default, or SRResNet) in FP32, FP16 (GPU) or
-INT8 (CPU), in the background with progress and cancel, and compare radiomics features of a nodule before and
-after denoising. See <a href="https://github.com/ctdenoise/SlicerCTDenoise/blob/main/docs/slicer.md">the documentation</a>.
+Denoise low-dose CT volumes with a 3D deep network (STResNet by default, or SRResNet), by default on the
+fastest path for the computer (INT8 on the CPU, FP16 on a CUDA GPU), in the background with progress and cancel,
+and compare radiomics features of a nodule before and after denoising. See <a href="https://github.com/ctdenoise/SlicerCTDenoise/blob/main/docs/slicer.md">the documentation</a>.
 """)
         self.parent.acknowledgementText = _("""
-Sample data from LIDC-IDRI (The Cancer Imaging Archive, CC BY 3.0; Armato et al., Med Phys 38:915, 2011).
+Sample data from LIDC-IDRI (The Cancer Imaging Archive, CC BY 3.0; Armato et al., Med Phys 38:915, 2011):
+a crop of LIDC-IDRI-0003 with its low dose simulated (10 % dose, projection-domain noise) and its nodule.
 """)
         slicer.app.connect("startupCompleted()", sample_data.register)

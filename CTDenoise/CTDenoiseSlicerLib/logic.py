@@ -1,7 +1,7 @@
 """CTDenoiseLogic: denoising and radiomics in a background engine process; usable from scripts without the GUI.
 
-Every ``start...`` method returns at once with a ProcessRunner polled by a Qt timer; the matching blocking
-method (``denoise``, ``computeRadiomics``) is for scripts and the self-test.
+Every ``start...`` method returns at once with a runner polled by a Qt timer; the matching blocking method
+(``denoise``, ``computeRadiomics``) is for scripts and the self-test.
 """
 
 from __future__ import annotations
@@ -18,22 +18,28 @@ import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
 from . import dependencies, engine_command, slicer_nodes
+from .command_sequence import CommandSequence
 from .engine_command import DenoiseOptions
 from .model_catalog import BUILTIN_MODELS, ModelInfo, find, parse_models_json
 from .parameter_node import CTDenoiseParameterNode
-from .process_runner import ProcessRunner, RunResult, RunState
-from .progress import ProgressSnapshot
+from .process_runner import ProcessRunner, RunResult, RunState, Schedule
+from .progress import EngineEvent, ProgressSnapshot, RunStatus
 from .radiomics_table import FeatureTable, compare
 
 
-def _schedule(milliseconds: int, callback: Callable[[], None]) -> None:
+def _qt_schedule(milliseconds: int, callback: Callable[[], None]) -> None:
     qt.QTimer.singleShot(milliseconds, callback)
 
 
 class CTDenoiseLogic(ScriptedLoadableModuleLogic):
-    def __init__(self) -> None:
+    def __init__(self, python: str | None = None, schedule: Schedule | None = None) -> None:
+        """Args:
+            python: the Python that runs the engine (``PythonSlicer`` when None).
+            schedule: ``schedule(milliseconds, callback)`` that polls the runners (a Qt timer when None).
+        """
         ScriptedLoadableModuleLogic.__init__(self)
-        self.python = engine_command.python_executable()
+        self.python = python or engine_command.python_executable()
+        self._schedule = schedule or _qt_schedule
         self.models: list[ModelInfo] = list(BUILTIN_MODELS)
         self.environment: dependencies.Environment | None = None
 
@@ -41,7 +47,8 @@ class CTDenoiseLogic(ScriptedLoadableModuleLogic):
         return CTDenoiseParameterNode(super().getParameterNode())
 
     def _runner(self, args: list[str], **kwargs) -> ProcessRunner:
-        return ProcessRunner(args, schedule=_schedule, cwd=engine_command.engine_dir(), **kwargs)
+        return ProcessRunner(args, schedule=self._schedule, cwd=engine_command.engine_dir(),
+                             env=engine_command.child_environment(), **kwargs)
 
     def _work_dir(self) -> str:
         return tempfile.mkdtemp(prefix="CTDenoise-", dir=slicer.app.temporaryPath)
@@ -82,10 +89,22 @@ class CTDenoiseLogic(ScriptedLoadableModuleLogic):
     def startDenoise(self, inputVolume, outputVolume=None, options: DenoiseOptions = DenoiseOptions(),
                      keepTemporaryFiles: bool = False,
                      onProgress: Callable[[ProgressSnapshot], None] | None = None,
-                     onFinished: Callable[[RunResult, object], None] | None = None) -> ProcessRunner:
+                     onFinished: Callable[[RunResult, object], None] | None = None,
+                     onEvent: Callable[[EngineEvent], None] | None = None) -> ProcessRunner:
         """Write the input to a temporary NRRD, run ``denoise`` in the background and, on success, load the result
-        into ``outputVolume`` (a new volume when None). Cancel or failure leaves no node and no temporary file
-        (unless asked to keep them after a failure)."""
+        into ``outputVolume`` (a new volume when None) named after the input, the model and the precision the
+        engine chose. Cancel or failure leaves no node and no temporary file (unless asked to keep them after a
+        failure).
+
+        Args:
+            inputVolume: the low-dose CT.
+            outputVolume: an existing volume to overwrite (and rename), or None for a new one.
+            options: model, precision, device, strength and the advanced choices.
+            keepTemporaryFiles: keep the engine's files after a failure.
+            onProgress: percent and time left.
+            onFinished: ``(result, outputNode)``; the node is None unless the run succeeded.
+            onEvent: every engine event (what it chose to run, the input's noise, ...).
+        """
         if inputVolume is None or inputVolume.GetImageData() is None:
             raise ValueError("Select a CT volume with image data.")
         if outputVolume is not None and outputVolume == inputVolume:
@@ -94,17 +113,29 @@ class CTDenoiseLogic(ScriptedLoadableModuleLogic):
         try:
             inputPath = slicer_nodes.export_volume(
                 inputVolume, os.path.join(work, engine_command.safe_file_stem(inputVolume.GetName()) + ".nrrd"))
+            outputPath = os.path.join(work, "denoised.nrrd")
+            args = engine_command.denoise_command(self.python, inputPath, outputPath, options)
         except Exception:
             shutil.rmtree(work, ignore_errors=True)
             raise
-        outputPath = os.path.join(work, "denoised.nrrd")
-        name = engine_command.output_volume_name(inputVolume.GetName(), self.modelTitle(options.model), options.precision)
+        status = RunStatus()
+
+        def event(engineEvent: EngineEvent) -> None:
+            status.update(engineEvent)
+            if onEvent:
+                onEvent(engineEvent)
 
         def finished(result: RunResult) -> None:
             node = None
             if result.state is RunState.SUCCEEDED:
                 try:
-                    node = slicer_nodes.load_result(outputPath, inputVolume, outputVolume, name)
+                    if inputVolume.GetScene() is None:  # removed, or its scene closed, while the engine ran
+                        raise RuntimeError("the input volume was removed from the scene during the run.")
+                    precision = status.path[0] if status.path else options.precision
+                    name = engine_command.output_volume_name(inputVolume.GetName(), self.modelTitle(options.model),
+                                                             precision, options.strength)
+                    target = outputVolume if outputVolume is not None and outputVolume.GetScene() is not None else None
+                    node = slicer_nodes.load_result(outputPath, inputVolume, target, name)
                     slicer_nodes.show_side_by_side(inputVolume, node)
                 except Exception as error:  # report a load failure like an engine failure
                     result = dataclasses.replace(result, state=RunState.FAILED,
@@ -114,8 +145,7 @@ class CTDenoiseLogic(ScriptedLoadableModuleLogic):
             if onFinished:
                 onFinished(result, node)
 
-        args = engine_command.denoise_command(self.python, inputPath, outputPath, options)
-        return self._runner(args, on_progress=onProgress, on_finished=finished, temp_dir=work,
+        return self._runner(args, on_progress=onProgress, on_event=event, on_finished=finished, temp_dir=work,
                             keep_temp=keepTemporaryFiles).start()
 
     def denoise(self, inputVolume, outputVolume=None, options: DenoiseOptions = DenoiseOptions(),
@@ -168,9 +198,10 @@ class CTDenoiseLogic(ScriptedLoadableModuleLogic):
         return self._runner(args, on_finished=finished, temp_dir=work).start()
 
     def showRadiomicsTable(self, table: FeatureTable, tableNode=None):
-        """Fill (or create) a table node and show the relative differences as a bar chart."""
+        """Fill a table node (the one of the previous Compute unless one is given) and show the relative
+        differences as a bar chart, reusing the chart and its series too."""
         if tableNode is None:
-            tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "CTDenoise radiomics")
+            tableNode, _ = slicer_nodes.reuse_or_add("vtkMRMLTableNode", "radiomicsTable", "CTDenoise radiomics")
         slicer_nodes.fill_table_node(tableNode, table)
         slicer_nodes.show_relative_difference_plot(tableNode, table, "CTDenoise relative differences")
         return tableNode
@@ -191,28 +222,20 @@ class CTDenoiseLogic(ScriptedLoadableModuleLogic):
         if self.environment is None:
             raise RuntimeError("The Python environment has not been checked yet.")
         return dependencies.plan_install(dependencies.missing(self.environment, radiomics),
-                                         pytorchutils_available=hasattr(slicer.modules, "pytorch"))
+                                         pytorchutils_available=dependencies.pytorchutils_available())
 
-    def startInstall(self, plan: dependencies.InstallPlan, onFinished: Callable[[RunResult | None, bool], None]):
-        """pip packages in the background (NumPy/SimpleITK pinned), then torch through PyTorchUtils.
-
-        ``onFinished(result, restartNeeded)``; result is None when only PyTorchUtils ran."""
-        installed = list(plan.pip_requirements) + (["torch"] if plan.torch_via_pytorchutils else [])
-        names = [requirement.split(">")[0].split("=")[0] for requirement in installed]
-
-        def torch_then_done(result: RunResult | None) -> None:
-            if (result is None or result.state is RunState.SUCCEEDED) and plan.torch_via_pytorchutils:
-                import PyTorchUtils  # the PyTorch extension; installs the CUDA build that fits the driver
-                PyTorchUtils.PyTorchUtilsLogic().installTorch(
-                    askConfirmation=False, torchVersionRequirement=dependencies.TORCH_VERSION_REQUIREMENT)
-            onFinished(result, dependencies.restart_needed(names, set(sys.modules)))
-
-        if not plan.pip_requirements:
-            torch_then_done(None)
-            return None
+    def startInstall(self, plan: dependencies.InstallPlan,
+                     onFinished: Callable[[RunResult, bool], None]) -> CommandSequence:
+        """pip packages (NumPy/SimpleITK pinned), then torch through light-the-torch when the PyTorch extension
+        is installed, each as a background process. ``onFinished(result, restartNeeded)`` is always called once,
+        whether the steps succeed, fail, are cancelled or cannot start."""
         work = self._work_dir()
         constraints = os.path.join(work, "constraints.txt")
         with open(constraints, "w", encoding="utf-8") as handle:
             handle.write(dependencies.constraints_text(self.environment.packages if self.environment else {}))
-        args = dependencies.pip_install_args(self.python, plan.pip_requirements, constraints)
-        return self._runner(args, on_finished=torch_then_done, temp_dir=work).start()
+
+        def done(result: RunResult) -> None:
+            onFinished(result, dependencies.restart_needed(plan.distributions, set(sys.modules)))
+
+        commands = dependencies.install_commands(plan, self.python, constraints)
+        return CommandSequence(commands, self._runner, on_finished=done, temp_dir=work).start()

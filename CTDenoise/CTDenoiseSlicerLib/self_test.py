@@ -1,8 +1,10 @@
-"""CTDenoiseTest: runs inside Slicer (Reload and Test, or ctest) on the registered sample data.
+"""CTDenoiseTest: runs inside Slicer (Reload and Test, or ctest) on the sample data shipped with the module, so
+it needs no network access.
 
-It exercises the same paths as a user: the logic in the background engine process, the result's geometry and
-window/level, cancel leaving nothing behind, a failure carrying the engine's error line, and the radiomics
-comparison on the sample's nodule.
+It exercises the same paths as a user: the logic in the background engine process with the default precision
+(auto), the result's geometry and window/level, two models' results side by side, cancel leaving nothing behind,
+an input removed during a run, a failure carrying the engine's error line, and the radiomics comparison on the
+sample's nodule (run twice: its nodes are reused and no colour table is left behind).
 """
 
 from __future__ import annotations
@@ -23,42 +25,60 @@ class CTDenoiseTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self) -> None:
-        self.setUp()
-        self.test_denoise_sample()
-        self.setUp()
-        self.test_cancel_leaves_nothing()
-        self.setUp()
-        self.test_failure_reports_engine_error()
+        for test in (self.test_denoise_sample, self.test_two_models_side_by_side, self.test_cancel_leaves_nothing,
+                     self.test_input_removed_during_run, self.test_failure_reports_engine_error):
+            self.setUp()
+            test()
 
     def _sample(self):
         import SampleData
+
         sample_data.register()
         nodes = SampleData.SampleDataLogic().downloadSamples(sample_data.SAMPLE_NAME)
         volume = next(n for n in nodes if n.IsA("vtkMRMLScalarVolumeNode"))
         segmentation = next(n for n in nodes if n.IsA("vtkMRMLSegmentationNode"))
         return volume, segmentation
 
+    def _count(self, className: str) -> int:
+        return len(slicer.util.getNodesByClass(className))
+
     def test_denoise_sample(self) -> None:
-        self.delayDisplay("Denoising the sample low-dose chest CT")
+        self.delayDisplay("Denoising the sample low-dose chest CT (default: auto precision)")
         volume, segmentation = self._sample()
         logic = CTDenoiseLogic()
-        output = logic.denoise(volume, options=DenoiseOptions(precision="fp32", device="auto"), timeout=1800)
+        output = logic.denoise(volume, options=DenoiseOptions(), timeout=1800)
         self.assertEqual(output.GetImageData().GetDimensions(), volume.GetImageData().GetDimensions())
         self.assertEqual(output.GetSpacing(), volume.GetSpacing())
         self.assertEqual(output.GetOrigin(), volume.GetOrigin())
-        self.assertIn("denoised STResNet FP32", output.GetName())
-        before = slicer.util.arrayFromVolume(volume).astype(float)
-        after = slicer.util.arrayFromVolume(output).astype(float)
-        self.assertLess(after[:, 200:300, 200:300].std(), before[:, 200:300, 200:300].std() * 1.05)
+        self.assertIn("denoised STResNet", output.GetName())
+        before = slicer.util.arrayFromVolume(volume)[:, 40:150, 40:150]
+        after = slicer.util.arrayFromVolume(output)[:, 40:150, 40:150]
+        self.assertLess(after.std(dtype=float), before.std(dtype=float) * 1.05)
         self.assertEqual(output.GetDisplayNode().GetWindow(), volume.GetDisplayNode().GetWindow())
 
-        self.delayDisplay("Comparing radiomics features of the nodule")
+        self.delayDisplay("Comparing radiomics features of the nodule, twice")
         segmentId = segmentation.GetSegmentation().GetNthSegmentID(0)
-        table = logic.computeRadiomics(segmentation, segmentId, volume, output, thresholdPercent=10.0, timeout=900)
-        self.assertGreater(len(table.rows), 10)
-        tableNode = logic.showRadiomicsTable(table)
-        self.assertEqual(tableNode.GetNumberOfRows(), len(table.rows))
+        colourTables = self._count("vtkMRMLColorTableNode")
+        for _ in range(2):
+            table = logic.computeRadiomics(segmentation, segmentId, volume, output, thresholdPercent=10.0, timeout=900)
+            self.assertGreater(len(table.rows), 10)
+            tableNode = logic.showRadiomicsTable(table)
+            self.assertEqual(tableNode.GetNumberOfRows(), len(table.rows))
+        self.assertEqual(self._count("vtkMRMLTableNode"), 1)
+        self.assertEqual(self._count("vtkMRMLPlotChartNode"), 1)
+        self.assertEqual(self._count("vtkMRMLPlotSeriesNode"), 1)
+        self.assertEqual(self._count("vtkMRMLColorTableNode"), colourTables)
         self.delayDisplay("Test passed")
+
+    def test_two_models_side_by_side(self) -> None:
+        volume, _ = self._sample()
+        logic = CTDenoiseLogic()
+        first = logic.denoise(volume, options=DenoiseOptions(model="stresnet", precision="fp32"), timeout=1800)
+        second = logic.denoise(volume, options=DenoiseOptions(model="srresnet", precision="fp32", strength=0.5),
+                               timeout=1800)
+        self.assertNotEqual(first.GetID(), second.GetID())
+        self.assertIn("STResNet FP32", first.GetName())
+        self.assertIn("SRResNet FP32 strength 0.50", second.GetName())
 
     def test_cancel_leaves_nothing(self) -> None:
         volume, _ = self._sample()
@@ -75,6 +95,18 @@ class CTDenoiseTest(ScriptedLoadableModuleTest):
         self.assertIsNone(node)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), nodesBefore)
         self.assertFalse(os.path.exists(runner.temp_dir))
+
+    def test_input_removed_during_run(self) -> None:
+        volume, _ = self._sample()
+        logic = CTDenoiseLogic()
+        finished = []
+        runner = logic.startDenoise(volume, onFinished=lambda result, node: finished.append((result, node)))
+        slicer.mrmlScene.RemoveNode(volume)
+        runner.wait(1800, idle=slicer.app.processEvents)
+        result, node = finished[0]
+        self.assertIsNone(node)
+        self.assertNotEqual(result.state, RunState.SUCCEEDED)
+        self.assertEqual(self._count("vtkMRMLScalarVolumeNode"), 0)
 
     def test_failure_reports_engine_error(self) -> None:
         volume, _ = self._sample()

@@ -13,6 +13,8 @@ import vtk
 
 from .radiomics_table import FeatureTable
 
+ROLE_ATTRIBUTE = "CTDenoise.role"  # marks the nodes the module reuses from one Compute to the next
+
 
 def export_volume(node, path: str) -> str:
     """Write a volume to NRRD without changing where the scene saves it (unlike ``saveNode``)."""
@@ -22,7 +24,9 @@ def export_volume(node, path: str) -> str:
 
 
 def export_segment(segmentation, segment_id: str, reference_volume, path: str) -> str:
-    """One segment as a label map (value 1) on the reference volume's grid, written to NRRD."""
+    """One segment as a label map (value 1) on the reference volume's grid, written to NRRD. The temporary
+    label map and the ``<segmentation>_ColorTable`` node the export creates for it are removed afterwards."""
+    colorTablesBefore = {node.GetID() for node in slicer.util.getNodesByClass("vtkMRMLColorTableNode")}
     labelmap = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "CTDenoise nodule mask")
     try:
         ids = vtk.vtkStringArray()
@@ -33,7 +37,18 @@ def export_segment(segmentation, segment_id: str, reference_volume, path: str) -
             raise RuntimeError(f"Could not export segment '{segment_id}' on the grid of '{reference_volume.GetName()}'.")
         return export_volume(labelmap, path)
     finally:
-        slicer.mrmlScene.RemoveNode(labelmap)
+        display = labelmap.GetDisplayNode()
+        color = display.GetColorNode() if display else None
+        if color is not None and color.GetID() in colorTablesBefore:
+            color = None  # a shared colour table (the default one): never removed
+        remove_nodes(node for node in (display, color, labelmap) if node is not None)
+
+
+def remove_nodes(nodes) -> None:
+    """Remove nodes that are still in the scene (removing one may already have removed another)."""
+    for node in list(nodes):
+        if node.GetScene() is not None:
+            slicer.mrmlScene.RemoveNode(node)
 
 
 def load_result(path: str, input_volume, output_volume=None, name: str = ""):
@@ -45,6 +60,8 @@ def load_result(path: str, input_volume, output_volume=None, name: str = ""):
             raise RuntimeError("The engine's output does not have the input's dimensions.")
         if output_volume is None:
             output_volume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+        elif name:  # an existing volume now holds this model's result: its name says so
+            output_volume.SetName(name)
         output_volume.SetAndObserveImageData(loaded.GetImageData())
         output_volume.CopyOrientation(input_volume)
         output_volume.SetAndObserveTransformNodeID(input_volume.GetTransformNodeID())
@@ -111,18 +128,41 @@ def fill_table_node(table_node, table: FeatureTable) -> None:
     table_node.Modified()
 
 
+def nodes_with_role(class_name: str, role_prefix: str) -> list:
+    """The scene's nodes of a class whose role attribute starts with ``role_prefix``."""
+    nodes = slicer.util.getNodesByClass(class_name)
+    return [node for node in nodes if (node.GetAttribute(ROLE_ATTRIBUTE) or "").startswith(role_prefix)]
+
+
+def reuse_or_add(class_name: str, role: str, name: str) -> tuple[object, bool]:
+    """The node that played ``role`` before, or a new one; and whether it is new."""
+    for node in nodes_with_role(class_name, role):
+        if node.GetAttribute(ROLE_ATTRIBUTE) == role:
+            return node, False
+    node = slicer.mrmlScene.AddNewNodeByClass(class_name, name)
+    node.SetAttribute(ROLE_ATTRIBUTE, role)
+    return node, True
+
+
 def show_relative_difference_plot(table_node, table: FeatureTable, chart_name: str):
-    """A bar chart of each compared image's relative difference per feature, shown in the layout."""
-    chart = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLPlotChartNode", chart_name)
+    """A bar chart of each compared image's relative difference per feature. The chart and its series are
+    reused from one Compute to the next; the layout is switched to one with a plot view only when the chart is
+    first made, so a layout the user chose since is left alone."""
+    chart, new = reuse_or_add("vtkMRMLPlotChartNode", "radiomicsChart", chart_name)
     chart.SetTitle(f"Relative difference to {table.reference} (%), flag above {table.threshold_percent:g} %")
     chart.SetXAxisTitle("feature (row of the table)")
     chart.SetYAxisTitle("relative difference (%)")
+    chart.RemoveAllPlotSeriesNodeIDs()
+    wanted = {f"radiomicsSeries:{name}" for name in table.compared}
+    remove_nodes(node for node in nodes_with_role("vtkMRMLPlotSeriesNode", "radiomicsSeries:")
+                 if node.GetAttribute(ROLE_ATTRIBUTE) not in wanted)
     for name in table.compared:
-        series = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", f"{chart_name} {name}")
+        series, _ = reuse_or_add("vtkMRMLPlotSeriesNode", f"radiomicsSeries:{name}", f"{chart_name} {name}")
         series.SetAndObserveTableNodeID(table_node.GetID())
         series.SetYColumnName(f"relative difference {name} (%)")
         series.SetLabelColumnName("feature")
         series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar)
         chart.AddAndObservePlotSeriesNodeID(series.GetID())
-    slicer.modules.plots.logic().ShowChartInLayout(chart)
+    if new:
+        slicer.modules.plots.logic().ShowChartInLayout(chart)
     return chart

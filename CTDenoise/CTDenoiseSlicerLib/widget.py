@@ -1,4 +1,10 @@
-"""CTDenoiseWidget: the module panel. Every long step runs in a background process; the GUI only reacts."""
+"""CTDenoiseWidget: the module panel. Every long step runs in a background process; the GUI only reacts.
+
+Three jobs can run, each in its own slot so that one never replaces or cancels another: denoising
+(``_runner``), the radiomics comparison (``_radiomicsRunner``) and the package installation
+(``_installRunner``). Closing the scene cancels the first two; their callbacks then find no parameter node and
+leave the new scene alone.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,16 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
 from . import dependencies
-from .device_options import Device, Precision, device_options, first_enabled, precision_options, resolve_device
+from .command_sequence import CommandSequence
+from .device_options import Precision, predict_path, reconcile
 from .engine_command import DenoiseOptions
+from .expected_time import SpeedTable, expected_time_text
 from .logic import CTDenoiseLogic
 from .model_catalog import find
+from .module_reload import forget_package
 from .parameter_node import CTDenoiseParameterNode
 from .process_runner import ProcessRunner, RunResult, RunState
-from .progress import ProgressSnapshot
+from .progress import EngineEvent, ProgressSnapshot, RunStatus
 from .radiomics_table import FeatureTable, write_csv
 
 
@@ -24,6 +33,10 @@ def _set_item_enabled(combo, index: int, enabled: bool, reason: str) -> None:
     if item is not None:
         item.setEnabled(enabled)
     combo.setItemData(index, reason or None, qt.Qt.ToolTipRole)
+
+
+def _running(runner: ProcessRunner | CommandSequence | None) -> bool:
+    return runner is not None and runner.state is RunState.RUNNING
 
 
 class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -35,6 +48,9 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._runner: ProcessRunner | None = None
         self._radiomicsRunner: ProcessRunner | None = None
+        self._installRunner: CommandSequence | None = None
+        self._runStatus = RunStatus()
+        self._speeds: SpeedTable | None = None
         self._lastLog = ""
         self._lastTable: FeatureTable | None = None
         self._askedToInstall = False
@@ -49,6 +65,7 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = CTDenoiseLogic()
+        self._speeds = SpeedTable.load()
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -66,10 +83,15 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.checkEnvironment()
 
     def cleanup(self) -> None:
-        for runner in (self._runner, self._radiomicsRunner):
+        for runner in (self._runner, self._radiomicsRunner, self._installRunner):
             if runner:
                 runner.cancel()
         self.removeObservers()
+
+    def onReload(self) -> None:
+        """Forget the helper package first: Slicer's Reload re-executes only the module file."""
+        forget_package("CTDenoiseSlicerLib")
+        ScriptedLoadableModuleWidget.onReload(self)
 
     def enter(self) -> None:
         self.initializeParameterNode()
@@ -81,6 +103,10 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event) -> None:
+        # a run finishing after the close would write into the new scene with the old input's geometry
+        for runner in (self._runner, self._radiomicsRunner):
+            if runner:
+                runner.cancel()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -118,7 +144,7 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _onEnvironment(self, environment: dependencies.Environment | None, error: str) -> None:
         if environment is None:
             self.ui.environmentLabel.text = f"Could not check the Python environment: {error}"
-            self.ui.installDependenciesButton.enabled = True
+            self._updateButtons()
             return
         missing = dependencies.missing(environment, radiomics=True)
         torch = environment.packages.get("torch")
@@ -126,11 +152,11 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         text = f"PyTorch {torch}; {gpu}." if torch else "PyTorch is not installed."
         if environment.torch_import_error:
             text = f"PyTorch is installed but fails to load: {environment.torch_import_error}"
+        text += " INT8 (OpenVINO) available." if environment.openvino else ""
         if missing:
             text += " Missing: " + ", ".join(missing) + "."
         self.ui.environmentLabel.text = text
-        self.ui.installDependenciesButton.enabled = bool(missing)
-        self._updateChoices()
+        self._onParameterNodeModified()
         if torch and not environment.torch_import_error:
             self.logic.startModelListing(lambda models, error: self._fillModels(models, error))
 
@@ -148,7 +174,7 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._updating = False
         if error:
             self.ui.statusLabel.text = f"Model list: {error} Showing the built-in models."
-        self._updateChoices()
+        self._onParameterNodeModified()
 
     def onModelChanged(self, index: int) -> None:
         if self._updating or not self._parameterNode or index < 0:
@@ -156,23 +182,41 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode.model = self.ui.modelComboBox.itemData(index)
 
     def _updateChoices(self) -> None:
-        """Disable the precisions and devices that cannot run here, with the reason as tooltip."""
-        if not self._parameterNode:
+        """Disable the precisions and devices that cannot run here, with the reason as tooltip; say what will run
+        and how long it should take. Nothing is reset before the environment check has answered."""
+        node = self._parameterNode
+        if not node:
             return
-        cuda = bool(self.logic.environment and self.logic.environment.cuda)
-        for index, option in enumerate(device_options(cuda)):
+        environment = self.logic.environment
+        cuda = bool(environment and environment.cuda)
+        openvino = bool(environment and environment.openvino)
+        model = find(self.logic.models, node.model)
+        precisions = model.precisions if model else None
+        choices = reconcile(node.device, node.precision, environment is not None, cuda, openvino, precisions)
+        for index, option in enumerate(choices.device_options):
             _set_item_enabled(self.ui.deviceComboBox, index, option.enabled, option.reason)
-        device = first_enabled(device_options(cuda), self._parameterNode.device)
-        model = find(self.logic.models, self._parameterNode.model)
-        options = precision_options(device, cuda, model.precisions if model else None)
-        for index, option in enumerate(options):
+        for index, option in enumerate(choices.precision_options):
             _set_item_enabled(self.ui.precisionComboBox, index, option.enabled, option.reason)
-        precision = first_enabled(options, self._parameterNode.precision)
-        if (device, precision) != (self._parameterNode.device, self._parameterNode.precision):
-            with slicer.util.NodeModify(self._parameterNode.parameterNode):
-                self._parameterNode.device, self._parameterNode.precision = device, precision
-        runs_on = "GPU" if resolve_device(precision, device, cuda) == "cuda" else "CPU"
-        self.ui.deviceInfoLabel.text = f"{precision.label()} will run on the {runs_on}."
+        if (choices.device, choices.precision) != (node.device, node.precision):
+            with slicer.util.NodeModify(node.parameterNode):
+                node.device, node.precision = choices.device, choices.precision
+        if environment is None:
+            self.ui.deviceInfoLabel.text = "Checking what this computer can run…"
+            self.ui.expectedTimeLabel.text = ""
+            return
+        path = predict_path(choices.precision, choices.device, cuda, openvino, precisions,
+                            bool(environment.int8_cpu_flags))
+        if choices.precision is Precision.AUTO:
+            self.ui.deviceInfoLabel.text = (f"Auto: the engine picks the fastest path here, most likely "
+                                            f"{path.describe()}; it says which when it starts.")
+        else:
+            self.ui.deviceInfoLabel.text = f"{path.describe()}."
+        image = node.inputVolume.GetImageData() if node.inputVolume else None
+        if image is None or self._speeds is None:
+            self.ui.expectedTimeLabel.text = ""
+            return
+        x, y, z = image.GetDimensions()
+        self.ui.expectedTimeLabel.text = expected_time_text(self._speeds, node.model, path, x * y * z, node.selfEnsemble)
 
     def _onParameterNodeModified(self, caller=None, event=None) -> None:
         if self._updating:
@@ -186,16 +230,22 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _updateButtons(self) -> None:
         node = self._parameterNode
-        running = self._runner is not None and self._runner.state is RunState.RUNNING
-        if running:
+        installing = _running(self._installRunner)
+        if _running(self._runner):
             self.ui.applyButton.text, self.ui.applyButton.enabled = "Cancel", True
             self.ui.applyButton.toolTip = "Stop denoising; nothing is added to the scene."
         else:
-            ready = bool(node and node.inputVolume)
+            ready = bool(node and node.inputVolume) and not installing
             self.ui.applyButton.text, self.ui.applyButton.enabled = "Denoise", ready
-            self.ui.applyButton.toolTip = "Denoise the CT volume in the background." if ready else "Select a CT volume first."
-        radiomicsRunning = self._radiomicsRunner is not None and self._radiomicsRunner.state is RunState.RUNNING
-        radiomicsReady = bool(node and node.segmentation and node.segmentId and node.radiomicsInput and node.radiomicsDenoised)
+            self.ui.applyButton.toolTip = ("Installing packages: wait until it has finished." if installing else
+                                           "Denoise the CT volume in the background." if ready else "Select a CT volume first.")
+        environment = self.logic.environment if self.logic else None
+        needed = environment is None or bool(dependencies.missing(environment, radiomics=True))
+        busy = installing or _running(self._runner) or _running(self._radiomicsRunner)
+        self.ui.installDependenciesButton.enabled = needed and not busy
+        radiomicsRunning = _running(self._radiomicsRunner)
+        radiomicsReady = bool(node and node.segmentation and node.segmentId and node.radiomicsInput
+                              and node.radiomicsDenoised) and not installing
         self.ui.computeRadiomicsButton.text = "Cancel" if radiomicsRunning else "Compute"
         self.ui.computeRadiomicsButton.enabled = radiomicsRunning or radiomicsReady
         self.ui.exportCsvButton.enabled = self._lastTable is not None
@@ -207,6 +257,9 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.logic.environment is None:
             self.checkEnvironment()
             return False
+        if _running(self._installRunner) or _running(self._runner) or _running(self._radiomicsRunner):
+            self.ui.statusLabel.text = "Wait until the running job has finished, then install."
+            return False
         plan = self.logic.installPlan(radiomics)
         if plan.empty:
             return True
@@ -214,32 +267,32 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = "Not installed. Use 'Install dependencies' when you are ready."
             return False
         self.ui.environmentLabel.text = "Installing… (see the log for pip's output)"
-        self.ui.installDependenciesButton.enabled = False
-        runner = self.logic.startInstall(plan, self._onInstalled)
-        if runner is not None:
-            self._runner = runner
-            self._updateButtons()
+        try:
+            runner = self.logic.startInstall(plan, self._onInstalled)
+            self._installRunner = runner if _running(runner) else None
+        except Exception as error:
+            self._onInstalled(RunResult(RunState.FAILED, None, str(error), str(error), 0.0, None), False)
+        self._updateButtons()
         return False
 
-    def _onInstalled(self, result: RunResult | None, restartNeeded: bool) -> None:
-        if result is not None:
-            self._lastLog = result.log
-            self.ui.showLogButton.enabled = True
-        if result is not None and result.state is not RunState.SUCCEEDED:
+    def _onInstalled(self, result: RunResult, restartNeeded: bool) -> None:
+        self._installRunner = None
+        self._lastLog = result.log
+        self.ui.showLogButton.enabled = True
+        if result.state is not RunState.SUCCEEDED:
             self.ui.statusLabel.text = f"Installation {result.state.value}: {result.error}"
         elif restartNeeded and slicer.util.confirmYesNoDisplay(
                 "Packages that Slicer had already loaded were updated. Restart Slicer now to use them?"):
             slicer.util.restart()
         else:
             self.ui.statusLabel.text = "Installed. No restart is needed: the engine runs in its own process."
-        self._runner = None
         self.checkEnvironment()
         self._updateButtons()
 
     # Denoise --------------------------------------------------------------------------------------------
 
     def onApplyButton(self) -> None:
-        if self._runner is not None and self._runner.state is RunState.RUNNING:
+        if _running(self._runner):
             self.ui.statusLabel.text = "Cancelling…"
             self._runner.cancel()
             return
@@ -253,32 +306,48 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         node = self._parameterNode
         options = DenoiseOptions(node.model, node.precision.value, node.device.value, node.maxTileMvox or None,
-                                 node.selfEnsemble)
-        with slicer.util.tryWithErrorDisplay("Could not start denoising.", waitCursor=True):
-            self._runner = self.logic.startDenoise(node.inputVolume, node.outputVolume, options,
-                                                   node.keepTemporaryFiles, self._onProgress, self._onDenoised)
-            self.ui.progressBar.value, self.ui.progressBar.visible = 0, True
-            self.ui.statusLabel.text = "Starting the engine (loading PyTorch and the model)…"
+                                 node.selfEnsemble, node.strength)
+        # shown before the start, so that a start failure's message below is what stays on screen
+        self._runStatus = RunStatus()
+        self.ui.statusLabel.text = self._runStatus.text
+        self.ui.progressBar.value, self.ui.progressBar.visible = 0, True
+        try:
+            with slicer.util.tryWithErrorDisplay("Could not start denoising.", waitCursor=True):
+                runner = self.logic.startDenoise(node.inputVolume, node.outputVolume, options, node.keepTemporaryFiles,
+                                                 self._onProgress, self._onDenoised, self._onEngineEvent)
+            self._runner = runner if _running(runner) else None  # a start that failed at once has reported already
+        except Exception as error:
+            self._runner = None
+            self.ui.progressBar.visible = False
+            self.ui.statusLabel.text = f"Could not start denoising: {error}"
         self._updateButtons()
 
     def _onProgress(self, snapshot: ProgressSnapshot) -> None:
+        self._runStatus.snapshot = snapshot
         self.ui.progressBar.value = snapshot.percent
-        self.ui.statusLabel.text = snapshot.text
+        self.ui.statusLabel.text = self._runStatus.text
+
+    def _onEngineEvent(self, event: EngineEvent) -> None:
+        self._runStatus.update(event)
+        if event.kind in ("info", "noise"):
+            self.ui.statusLabel.text = self._runStatus.text
 
     def _onDenoised(self, result: RunResult, node) -> None:
+        self._runner = None
         self._lastLog = result.log
         self.ui.showLogButton.enabled = True
         self.ui.progressBar.visible = False
         if result.state is RunState.SUCCEEDED:
-            self.ui.statusLabel.text = f"Done in {result.seconds:.0f} s: '{node.GetName()}'."
-            self._parameterNode.outputVolume = node
-            self._parameterNode.radiomicsInput = self._parameterNode.inputVolume
-            self._parameterNode.radiomicsDenoised = node
+            noise = f" Input noise about {self._runStatus.noise_hu:.0f} HU." if self._runStatus.noise_hu else ""
+            self.ui.statusLabel.text = f"Done in {result.seconds:.0f} s: '{node.GetName()}'.{noise}"
+            if self._parameterNode is not None:  # None once the scene was closed
+                # the output selector stays on "Create new volume", so the next model's result sits beside this one
+                self._parameterNode.radiomicsInput = self._parameterNode.inputVolume
+                self._parameterNode.radiomicsDenoised = node
         elif result.state is RunState.CANCELLED:
             self.ui.statusLabel.text = "Cancelled. Nothing was added to the scene."
         else:
             self.ui.statusLabel.text = f"Denoising failed: {result.error}"
-        self._runner = None
         self._updateButtons()
 
     def onShowLog(self) -> None:
@@ -304,7 +373,7 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.segmentId = segmentId or ""
 
     def onComputeRadiomics(self) -> None:
-        if self._radiomicsRunner is not None and self._radiomicsRunner.state is RunState.RUNNING:
+        if _running(self._radiomicsRunner):
             self._radiomicsRunner.cancel()
             return
         environment = self.logic.environment
@@ -312,17 +381,23 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.installDependencies(radiomics=True)
             return
         node = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("Could not start the radiomics comparison.", waitCursor=True):
-            self._radiomicsRunner = self.logic.startRadiomics(
-                node.segmentation, node.segmentId, node.radiomicsInput, node.radiomicsDenoised,
-                node.radiomicsReference, node.flagThresholdPercent, self._onRadiomics)
-            self.ui.radiomicsStatusLabel.text = "Computing features in the background…"
+        self.ui.radiomicsStatusLabel.text = "Computing features in the background…"
+        try:
+            with slicer.util.tryWithErrorDisplay("Could not start the radiomics comparison.", waitCursor=True):
+                runner = self.logic.startRadiomics(
+                    node.segmentation, node.segmentId, node.radiomicsInput, node.radiomicsDenoised,
+                    node.radiomicsReference, node.flagThresholdPercent, self._onRadiomics)
+            self._radiomicsRunner = runner if _running(runner) else None
+        except Exception as error:
+            self._radiomicsRunner = None
+            self.ui.radiomicsStatusLabel.text = f"Could not start the radiomics comparison: {error}"
         self._updateButtons()
 
     def _onRadiomics(self, result: RunResult, table: FeatureTable | None) -> None:
+        self._radiomicsRunner = None
         self._lastLog = result.log
         self.ui.showLogButton.enabled = True
-        if table is not None:
+        if table is not None and self._parameterNode is not None:
             self._lastTable = table
             tableNode = self.logic.showRadiomicsTable(table)
             self.ui.radiomicsTableView.setMRMLTableNode(tableNode)
@@ -330,9 +405,8 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.radiomicsStatusLabel.text = (
                 f"{len(table.rows)} features; {flagged} differ from {table.reference} by more than "
                 f"{table.threshold_percent:g} %.")
-        else:
+        elif table is None:
             self.ui.radiomicsStatusLabel.text = f"Radiomics {result.state.value}: {result.error}"
-        self._radiomicsRunner = None
         self._updateButtons()
 
     def onExportCsv(self) -> None:
