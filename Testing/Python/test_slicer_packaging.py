@@ -83,3 +83,14 @@ def test_no_package_named_testing_and_unique_library_names() -> None:
     assert not (REPO / "Testing" / "__init__.py").exists() and not (REPO / "Testing/Python/__init__.py").exists()
     packages = [p.parent.name for module in MODULES for p in (REPO / module).glob("*/__init__.py")]
     assert len(packages) == len(set(packages)) and all(name.startswith(("CTDenoise",)) for name in packages)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_module_has_the_test_class_slicers_self_tests_look_up(module: str) -> None:
+    """'Run all self-tests' calls <Module>Test for every module, hidden ones too; a missing class is a failure."""
+    tree = ast.parse((REPO / module / f"{module}.py").read_text())
+    names = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    names |= {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert f"{module}Test" in names
+    text = (REPO / module / "CMakeLists.txt").read_text()
+    assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text and "WITH_GENERIC_TESTS" in text
