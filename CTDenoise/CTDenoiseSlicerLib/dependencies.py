@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 # pip requirement per distribution name (as in probe_environment.DISTRIBUTIONS). Kept equal to pyproject.toml's
-# dependencies plus its 'int8' extra (the OpenVINO runtime: INT8 and fast FP32 on the CPU), and its 'radiomics'
-# extra; a test checks it.
+# dependencies (with the OpenVINO runtime: INT8 and fast FP32 on the CPU) and its 'radiomics' extra, less
+# PROTECTED and NOT_NEEDED_IN_SLICER; a test checks it.
 ENGINE_REQUIREMENTS = {"torch": "torch>=2.2", "scipy": "scipy>=1.10", "safetensors": "safetensors>=0.4",
                        "openvino": "openvino>=2026.0"}
 RADIOMICS_REQUIREMENTS = {"pyradiomics-bhklab": "pyradiomics-bhklab", "matplotlib": "matplotlib>=3.7",
                           "scikit-image": "scikit-image>=0.21"}
-PROTECTED = ("numpy", "SimpleITK")  # shipped with Slicer; never replaced
+PROTECTED = ("numpy", "SimpleITK", "pydicom")  # shipped with Slicer (its DICOM module uses pydicom); never replaced
+# Engine dependencies the module does not install, with why: the module hands the engine NRRD files only.
+NOT_NEEDED_IN_SLICER = {"pydicom": "DICOM output; Slicer ships its own pydicom, which is kept",
+                        "pynetdicom": "sending to a PACS from the command line"}
 TORCH_VERSION_REQUIREMENT = ">=2.2"
 LIGHT_THE_TORCH = "light-the-torch>=0.5"  # what PyTorchUtils installs to choose the CUDA build
 # Distribution name -> the top-level module Python imports, where they differ.

@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-DISTRIBUTIONS = ("torch", "numpy", "SimpleITK", "scipy", "safetensors", "openvino", "pyradiomics-bhklab", "matplotlib",
-                 "scikit-image")
+DISTRIBUTIONS = ("torch", "numpy", "SimpleITK", "pydicom", "scipy", "safetensors", "openvino", "pyradiomics-bhklab",
+                 "matplotlib", "scikit-image")
 
 
 # CPU flags with INT8 dot-product instructions; the engine's --precision auto takes INT8 only where one is
