@@ -15,7 +15,7 @@ from . import __version__
 from .errors import CTDenoiseError
 from .progress import JsonProgress
 
-COMMANDS = ("denoise", "simulate", "models", "train", "demo", "evaluate", "radiomics", "radiomics_study", "quantize", "benchmark", "train_benchmark")
+COMMANDS = ("denoise", "simulate", "models", "train", "demo", "evaluate", "radiomics", "radiomics_study", "quantize", "benchmark", "train_benchmark", "send")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ from .model_files import LoadedModel, load_model
 from .precision_auto import choose_precision
 from .progress import Progress
 from .self_ensemble import self_ensemble
-from .volume_io import check_output_path, read_volume, write_volume
+from .volume_io import Volume, check_output_path, read_volume, write_volume
 
 
 @dataclass
@@ -83,12 +83,14 @@ def peak_rss_mb() -> float | None:
 
 def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str | os.PathLike,
                  progress: Progress | None = None, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
-                 halo: int | None = None, series: str | None = None) -> FileResult:
+                 halo: int | None = None, series: str | None = None,
+                 writer: Callable[[Volume, Path], object] | None = None) -> FileResult:
     """Denoise one volume with a prepared engine and write it (int16 HU, same geometry) atomically.
-    ``series``: which DICOM series (UID or number) of a folder holding several."""
+    ``series``: which DICOM series (UID or number) of a folder holding several. ``writer``: writes the denoised
+    volume to ``output_path`` instead of ``write_volume`` (DICOM series output), which then checks that path."""
     progress = progress or Progress()
     started = time.perf_counter()
-    output = check_output_path(output_path, inputs=(input_path,))
+    output = check_output_path(output_path, inputs=(input_path,)) if writer is None else Path(output_path)
     volume = read_volume(input_path, series)
     check_ct_values(volume.array)
     progress.update(0, 1)
@@ -97,7 +99,7 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     denoised = denoise_hu(volume.array, engine.run, loaded.normalization, loaded.halo if halo is None else halo,
                           max_tile_voxels, on_tile=progress.update)
     denoise_seconds = time.perf_counter() - denoise_started
-    write_volume(output_volume(volume, to_int16_hu(denoised)), output)
+    (writer or write_volume)(output_volume(volume, to_int16_hu(denoised)), output)
     return FileResult(str(input_path), str(output), "ok", seconds=time.perf_counter() - started,
                       denoise_seconds=denoise_seconds, voxels=int(volume.array.size), peak_rss_mb=peak_rss_mb())
 
