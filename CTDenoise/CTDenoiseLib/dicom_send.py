@@ -124,7 +124,7 @@ def send_series(folder: str | os.PathLike, node: DicomNode, calling_ae_title: st
     from pynetdicom import AE, evt
 
     files = series_files(folder)
-    datasets = [(path, pydicom.dcmread(path, stop_before_pixels=True)) for path in files]  # pixels: sent from the file
+    datasets = [(path, _header(path)) for path in files]  # the pixels are sent from the files
     started = time.perf_counter()
     ae = AE(ae_title=check_ae_title(calling_ae_title))
     ae.connection_timeout = ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
@@ -171,6 +171,20 @@ def send_series(folder: str | os.PathLike, node: DicomNode, calling_ae_title: st
                 association.release()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _header(path: Path):
+    """A file's DICOM header, or the one-line refusal naming it (sending half a folder would be worse)."""
+    import pydicom
+
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        if not (header.get("SOPClassUID") and header.get("SOPInstanceUID") and header.file_meta.get("TransferSyntaxUID")):
+            raise ValueError("no SOP Class, SOP Instance or Transfer Syntax UID")
+    except Exception as error:  # pydicom raises several kinds for a file that is not DICOM
+        raise CTDenoiseError(f"'{path}' is not a storable DICOM file ({error}).",
+                             "Send a folder holding only the series' DICOM files; nothing was sent.") from error
+    return header
 
 
 def _association_failure(node: DicomNode, association, seen: dict, timeout_s: float) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import socket
 import subprocess
 import time
@@ -169,3 +170,17 @@ def test_each_instance_status_is_counted_and_a_failure_is_named(written_series: 
     assert "accepted 10 of 11 instance(s) (1 with a warning status)" in stderr
     line = one_error_line(stderr)
     assert "1 of 11 image(s) were not stored" in line and "CT000006.dcm, status 0xA700 Refused: Out of Resources" in line
+
+
+def test_a_folder_with_a_file_that_is_not_dicom_is_refused_before_connecting(written_series: Path,
+                                                                             tmp_path: Path) -> None:
+    folder = tmp_path / "series"
+    shutil.copytree(written_series, folder)
+    (folder / "notes.txt").write_text("not an image")
+    port = free_port()  # nothing listens: a connection attempt would say "Cannot connect" instead
+    code, _, stderr = run_cli("send", str(folder), f"PACS@127.0.0.1:{port}", "--send-timeout", "2")
+    assert code == 1
+    line = one_error_line(stderr)
+    assert "notes.txt' is not a storable DICOM file" in line and "nothing was sent" in line
+    code, _, stderr = run_cli("send", str(tmp_path / "missing"), f"PACS@127.0.0.1:{port}")
+    assert code == 1 and "is not a folder of DICOM files" in one_error_line(stderr)
