@@ -11,3 +11,8 @@ class CTDenoiseError(Exception):
         self.problem = problem
         self.hint = hint
         super().__init__(f"{problem} {hint}".strip() if hint else problem)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (Slicer's Cancel, a job scheduler) turned into an exception, so that it unwinds like Ctrl-C: every
+    ``except BaseException`` cleanup (temporary output files) runs, and a batch stops."""

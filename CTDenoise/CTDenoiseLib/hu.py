@@ -9,6 +9,7 @@ import numpy as np
 from .errors import CTDenoiseError
 
 INT16_RANGE = (-32768, 32767)
+MIN_SLICE_SIDE = 16  # voxels per slice side: smaller crops cannot carry CT statistics (and tile at all)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,16 @@ class HUNormalization:
 
 
 def check_ct_values(array: np.ndarray, name: str = "input") -> None:
-    """Refuse arrays that cannot be a CT in Hounsfield units, with a message saying why."""
+    """Refuse arrays that cannot be a CT in Hounsfield units, with a message saying why and what was expected.
+
+    Args:
+        array: the (z, y, x) volume.
+        name: how the messages name it.
+    """
+    if min(array.shape[-2:]) < MIN_SLICE_SIDE:
+        raise CTDenoiseError(
+            f"The {name} is only {array.shape[-1]} x {array.shape[-2]} voxels per slice ({array.shape[0]} slices).",
+            f"Give a CT volume of at least {MIN_SLICE_SIDE} x {MIN_SLICE_SIDE} voxels per slice and 3 slices, in HU.")
     finite = np.isfinite(array)
     if not finite.all():
         bad = int(array.size - finite.sum())
@@ -57,8 +67,10 @@ def check_ct_values(array: np.ndarray, name: str = "input") -> None:
             "Give a CT volume in HU (apply the DICOM rescale slope/intercept first).")
     low, high = np.percentile(sample[plausible], [0.5, 99.5])
     if high - low < 100:
-        raise CTDenoiseError(f"The {name} is nearly constant ({low:.4g}..{high:.4g}); it is not a CT image.",
-                             "Give a CT volume in HU.")
+        raise CTDenoiseError(
+            f"The {name} does not look like CT in Hounsfield units: its values span only {low:.4g}..{high:.4g} "
+            "(0.5th-99.5th percentile) where a CT spans hundreds of HU (air -1000, soft tissue 0-100, bone above "
+            "300); a PET, MR or constant image looks like this.", "Give a CT volume in HU.")
     if low >= 0:
         raise CTDenoiseError(
             f"The {name} does not look like CT in Hounsfield units: its 0.5th percentile is {low:.4g} >= 0, "

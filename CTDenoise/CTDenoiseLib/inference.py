@@ -7,6 +7,7 @@ from typing import Callable
 import numpy as np
 
 from .hu import HUNormalization
+from .metal import clamp_near_metal
 from .tiling import plan_tiles
 from .volume_io import Volume
 
@@ -44,6 +45,8 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
     original = hu if factor == 1 else np.repeat(hu, factor, axis=0)
     untouched = ~normalization.in_range(original)
     denoised[untouched] = original[untouched]
+    if factor == 1:  # beside metal the network over- and undershoots: hold it to the input's local range
+        clamp_near_metal(denoised, hu, normalization.high)
     return denoised
 
 

@@ -30,11 +30,9 @@ def native_log() -> list[str]:
 @contextlib.contextmanager
 def native_stderr_to_log() -> Iterator[None]:
     """Capture what native code writes to fd 2 during the block into the log (fd 2 is restored afterwards)."""
-    try:
-        fd = sys.stderr.fileno() if sys.stderr is not None else 2
-    except (AttributeError, ValueError, OSError):  # stderr replaced by an object without a descriptor
-        fd = 2
-    sys.stderr and sys.stderr.flush()
+    fd = 2  # std::cerr writes to descriptor 2 whatever Python's sys.stderr is
+    if sys.stderr is not None:
+        sys.stderr.flush()
     saved = os.dup(fd)
     with tempfile.TemporaryFile(mode="w+b") as capture:
         os.dup2(capture.fileno(), fd)

@@ -101,6 +101,8 @@ def check_input(path: str | os.PathLike, series: str | None = None) -> None:
     if path.is_dir():
         select_series(path, series)
         return
+    if is_nifti(path):
+        check_nifti_input(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..option_types import DOSE, bounded
+
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("demo", help="simulate low dose, denoise, and report quality (no data needed)")
     parser.add_argument("input", nargs="?", help="normal-dose CT (default: a synthetic chest phantom made in code)")
     parser.add_argument("--output-dir", type=Path, default=Path("demo-output"))
-    parser.add_argument("--dose", type=float, default=0.1)
+    parser.add_argument("--dose", type=bounded(float, DOSE), default=0.1, help="dose fraction (default 0.1)")
     parser.add_argument("--models", nargs="+", default=["srresnet", "stresnet"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",

@@ -12,6 +12,8 @@ import argparse
 import json
 import sys
 
+from ..option_types import HALO, MAX_TILE_MVOX, bounded
+
 from . import denoise_dicom
 
 
@@ -34,9 +36,10 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", default=".nrrd", choices=(".nrrd", ".nii", ".nii.gz", ".mha"),
                         help="output file type in batch mode (default .nrrd)")
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
-    parser.add_argument("--max-tile-mvox", type=float, default=4.0,
+    parser.add_argument("--max-tile-mvox", type=bounded(float, MAX_TILE_MVOX), default=4.0,
                         help="largest tile, halo included, in millions of voxels (bounds memory; default 4)")
-    parser.add_argument("--halo", type=int, default=None, help="tile overlap in voxels (default: the model card's)")
+    parser.add_argument("--halo", type=bounded(int, HALO, "the networks see 11 voxels"), default=None,
+                        help="tile overlap in voxels, 0-64 (default: the model card's)")
     parser.add_argument("--series", default=None, metavar="UID",
                         help="for a DICOM folder holding several series: the SeriesInstanceUID (or the number "
                              "in the list the error prints) to denoise")

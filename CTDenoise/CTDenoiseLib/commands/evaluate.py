@@ -47,12 +47,15 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..evaluation import CONVENTIONS, evaluate_case, format_table, parse_roi, roi_text, summarise, write_rows
+    from ..grid_check import check_same_grid
+    from ..hu import check_ct_values
     from ..label_masks import read_mask
     from ..volume_io import read_volume
 
     rows, notes = [], []
     for case in _cases(args):
         reference = read_volume(case["reference"])
+        check_ct_values(reference.array, f"reference '{case['reference']}'")  # the same checks as denoise
         region = None
         if case.get("mask"):
             grid_mask = read_mask(case["mask"], reference, args.label)
@@ -62,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
         images = {}
         for name, path in case.items():
             if name not in ("case", "reference", "mask") and path:
-                images[name] = read_volume(path).array
+                image = read_volume(path)
+                check_ct_values(image.array, f"image '{path}'")
+                check_same_grid(reference, image, f"Image '{path}'")
+                images[name] = image.array
         roi = parse_roi(args.noise_roi, reference.array.shape) if args.noise_roi else None
         result = evaluate_case(reference, images, case["case"], region, roi, with_lpips=not args.no_lpips)
         for row in result.rows:

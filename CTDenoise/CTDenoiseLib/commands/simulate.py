@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 
+from ..option_types import DOSE, NON_NEGATIVE, POSITIVE, bounded
+
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("simulate", help="simulate a lower-dose scan from a normal-dose CT",
                                     description="Insert projection-domain noise (Yu et al. 2012) for a dose fraction.")
     parser.add_argument("input")
     parser.add_argument("output")
-    parser.add_argument("--dose", type=float, required=True, help="dose fraction, e.g. 0.1 for 10 %%")
+    parser.add_argument("--dose", type=bounded(float, DOSE), required=True, help="dose fraction, e.g. 0.1 for 10 %%")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--slice-thickness", type=float, default=None, metavar="MM",
+    parser.add_argument("--slice-thickness", type=bounded(float, POSITIVE), default=None, metavar="MM",
                         help="average adjacent slices into slices this thick (a multiple of the spacing)")
-    parser.add_argument("--photons", type=float, default=None, help="incident photons per ray at full dose (I0)")
-    parser.add_argument("--electronic-noise", type=float, default=None, help="electronic noise variance")
+    parser.add_argument("--photons", type=bounded(float, POSITIVE), default=None,
+                        help="incident photons per ray at full dose (I0)")
+    parser.add_argument("--electronic-noise", type=bounded(float, NON_NEGATIVE), default=None,
+                        help="electronic noise variance")
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
     parser.set_defaults(handler=run)
 
