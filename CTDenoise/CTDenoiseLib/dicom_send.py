@@ -119,7 +119,6 @@ def send_series(folder: str | os.PathLike, node: DicomNode, calling_ae_title: st
         CTDenoiseError: the node cannot be reached, rejects the association or accepts none of the
             instances' kinds; one line naming the node and the reason.
     """
-    import pydicom
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
     from pynetdicom import AE, evt
 
@@ -145,8 +144,8 @@ def send_series(folder: str | os.PathLike, node: DicomNode, calling_ae_title: st
             raise CTDenoiseError(_association_failure(node, association, seen, timeout_s),
                                  f"The series in '{folder}' is unchanged; send it again with "
                                  f"`ctdenoise send {folder} {node}` once the node is ready.")
-        report = SendReport(str(node), files=len(datasets),
-                            series_uids=tuple(dict.fromkeys(str(ds.get("SeriesInstanceUID", "")) for _, ds in datasets)))
+        series_uids = tuple(dict.fromkeys(str(ds.get("SeriesInstanceUID", "")) for _, ds in datasets))
+        report = SendReport(str(node), files=len(datasets), series_uids=series_uids)
         try:
             for path, _ in datasets:
                 try:
@@ -179,7 +178,8 @@ def _header(path: Path):
 
     try:
         header = pydicom.dcmread(path, stop_before_pixels=True)
-        if not (header.get("SOPClassUID") and header.get("SOPInstanceUID") and header.file_meta.get("TransferSyntaxUID")):
+        syntax = header.file_meta.get("TransferSyntaxUID")
+        if not (header.get("SOPClassUID") and header.get("SOPInstanceUID") and syntax):
             raise ValueError("no SOP Class, SOP Instance or Transfer Syntax UID")
     except Exception as error:  # pydicom raises several kinds for a file that is not DICOM
         raise CTDenoiseError(f"'{path}' is not a storable DICOM file ({error}).",
@@ -197,7 +197,8 @@ def _association_failure(node: DicomNode, association, seen: dict, timeout_s: fl
         return (f"Cannot connect to DICOM node {node}: no connection to {node.host}:{node.port} within "
                 f"{timeout_s:g} s (unknown host, nothing listening on that port, or a firewall).")
     if answer is None:
-        return f"DICOM node {node} accepted the connection but did not answer the association request within {timeout_s:g} s."
+        return (f"DICOM node {node} accepted the connection but did not answer the association request within "
+                f"{timeout_s:g} s.")
     return f"DICOM node {node} did not accept an association for these images (no storage context was accepted)."
 
 

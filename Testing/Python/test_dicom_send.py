@@ -169,7 +169,8 @@ def test_each_instance_status_is_counted_and_a_failure_is_named(written_series: 
     assert code == 1
     assert "accepted 10 of 11 instance(s) (1 with a warning status)" in stderr
     line = one_error_line(stderr)
-    assert "1 of 11 image(s) were not stored" in line and "CT000006.dcm, status 0xA700 Refused: Out of Resources" in line
+    assert "1 of 11 image(s) were not stored" in line
+    assert "CT000006.dcm, status 0xA700 Refused: Out of Resources" in line
 
 
 def test_a_folder_with_a_file_that_is_not_dicom_is_refused_before_connecting(written_series: Path,

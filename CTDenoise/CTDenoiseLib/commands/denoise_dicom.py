@@ -21,8 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "series (new UIDs, the input's patient, study and geometry) in the OUTPUT folder")
     group.add_argument("--send", metavar="AET@HOST:PORT", default=None,
                        help="after writing the DICOM series, store it to this DICOM node (C-STORE)")
-    group.add_argument("--calling-aet", default="CTDENOISE", help="our AE title when sending (default CTDENOISE)")
-    group.add_argument("--send-timeout", type=float, default=30.0,
+    group.add_argument("--calling-aet", default="CTDENOISE", metavar="AET",
+                       help="our AE title when sending (default CTDENOISE)")
+    group.add_argument("--send-timeout", type=float, default=30.0, metavar="S",
                        help="seconds to wait for the node to connect, answer and store each image (default 30)")
 
 

@@ -14,8 +14,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                                                 "report how many it accepted. Exit status 1 unless it took them all.")
     parser.add_argument("folder", help="folder of one DICOM series (e.g. written by denoise --output-format dicom)")
     parser.add_argument("node", metavar="AET@HOST:PORT", help="the receiving node's AE title, host and port")
-    parser.add_argument("--calling-aet", default="CTDENOISE", help="our AE title (default CTDENOISE)")
-    parser.add_argument("--send-timeout", type=float, default=30.0,
+    parser.add_argument("--calling-aet", default="CTDENOISE", metavar="AET", help="our AE title (default CTDENOISE)")
+    parser.add_argument("--send-timeout", type=float, default=30.0, metavar="S",
                         help="seconds to wait for the node to connect, answer and store each image (default 30)")
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
                         help="json: the report as one JSON line on stdout; bar: as text on stderr")
