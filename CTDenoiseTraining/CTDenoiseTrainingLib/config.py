@@ -38,10 +38,23 @@ class TrainConfig:
     photons: float = 2.5e4
     electronic_noise: float = 2.0
     realisations: int = 2
+    # Simulation variants: realisation r of a case uses the r-th of every (exposure control, kernel) combination,
+    # cycling, so realisations = len(exposure_control) x len(kernels) gives each case every variant once.
+    kernels: list[str] = field(default_factory=lambda: ["hann"])  # reconstruction kernels of the inserted noise
+    exposure_control: list[bool] = field(default_factory=lambda: [True])  # with/without tube-current modulation
     # Noise-amplitude augmentation: the simulated noise of each patch is scaled by a factor drawn log-uniformly
     # from this range. Noise in HU grows as pixels shrink (about 1/pixel size), so at one dose fraction coarse
     # training volumes carry less noise than a 0.7 mm chest CT; (1, 1) turns it off.
     noise_scale: tuple[float, float] = (1.0, 1.0)
+    # Slice-thickness augmentation: each patch averages k adjacent slices (low and normal dose alike), k drawn
+    # uniformly from this range (limited by the case's depth), as a scanner reconstructs thicker slices.
+    slice_averaging: tuple[int, int] = (1, 1)
+    # Pixel-size augmentation: each patch is resampled in-plane by a factor drawn log-uniformly from this range
+    # (> 1 magnifies: coarser noise grain in pixels, as smaller pixels show it; < 1 shrinks), both doses alike.
+    pixel_zoom: tuple[float, float] = (1.0, 1.0)
+    # Validation regimes: each validation case is scored at every (realisation variant, noise scale), and the
+    # checkpoint is chosen on the mean PSNR over all of them, never on one noise level.
+    validation_noise_scales: list[float] = field(default_factory=lambda: [1.0])
     # Optimisation
     patch: tuple[int, int, int] = (16, 64, 64)  # target (normal-dose) patch, Z Y X
     batch: int = 4  # per rank
@@ -81,6 +94,22 @@ class TrainConfig:
             problems.append("tensorboard and int8 must be auto, on or off")
         if self.steps < 1 or self.batch < 1 or self.validate_every < 1 or self.checkpoint_every < 0:
             problems.append("steps, batch and validate_every must be >= 1, checkpoint_every >= 0")
+        from CTDenoiseLib.reconstruction_kernels import KERNELS
+
+        if not self.kernels or any(kernel not in KERNELS for kernel in self.kernels):
+            problems.append(f"kernels must be a non-empty list of {', '.join(KERNELS)}")
+        if not self.exposure_control:
+            problems.append("exposure_control must list true and/or false")
+        self.slice_averaging = tuple(int(k) for k in self.slice_averaging)  # type: ignore[assignment]
+        self.pixel_zoom = tuple(float(z) for z in self.pixel_zoom)  # type: ignore[assignment]
+        if not 1 <= self.slice_averaging[0] <= self.slice_averaging[1]:
+            problems.append(f"slice_averaging must be 1 <= low <= high, got {self.slice_averaging}")
+        if not 0.0 < self.pixel_zoom[0] <= self.pixel_zoom[1]:
+            problems.append(f"pixel_zoom must be 0 < low <= high, got {self.pixel_zoom}")
+        if not self.validation_noise_scales or min(self.validation_noise_scales) <= 0:
+            problems.append("validation_noise_scales must be positive numbers")
+        elif self.z_upscale != 1 and list(self.validation_noise_scales) != [1.0]:
+            problems.append("validation_noise_scales need z_upscale 1 (the noise is low dose minus normal dose)")
         if not 0.0 < self.validation_fraction < 1.0:
             problems.append("validation_fraction must be between 0 and 1")
         if problems:
@@ -90,10 +119,15 @@ class TrainConfig:
         """The network this run trains (what its weights and card will say)."""
         return ModelConfig(self.architecture, self.features, self.blocks, self.z_upscale)
 
+    def simulation_variants(self) -> list[dict]:
+        """Per-realisation overrides of the simulation settings, in the order realisations cycle through them."""
+        return [{"exposure_control": bool(exposure), "kernel": kernel}
+                for exposure in self.exposure_control for kernel in self.kernels]
+
     def to_dict(self) -> dict:
         data = asdict(self)
-        data["patch"] = list(self.patch)
-        data["noise_scale"] = list(self.noise_scale)
+        for key in ("patch", "noise_scale", "slice_averaging", "pixel_zoom"):
+            data[key] = list(getattr(self, key))
         return data
 
     @classmethod
@@ -105,8 +139,9 @@ class TrainConfig:
         values = dict(data)
         if "patch" in values:
             values["patch"] = tuple(int(size) for size in values["patch"])
-        if "noise_scale" in values:
-            values["noise_scale"] = tuple(float(scale) for scale in values["noise_scale"])
+        for key, kind in (("noise_scale", float), ("pixel_zoom", float), ("slice_averaging", int)):
+            if key in values:
+                values[key] = tuple(kind(value) for value in values[key])
         return cls(**values)
 
 

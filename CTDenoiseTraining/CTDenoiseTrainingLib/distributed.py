@@ -71,3 +71,13 @@ def all_sum(context: Context, values: list[float]) -> list[float]:
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.cpu().tolist()
+
+
+def all_min(context: Context, value: float) -> float:
+    """Minimum of one value over ranks (a rank with nothing to report passes +inf)."""
+    if not context.distributed:
+        return value
+    device = context.device if context.backend == "nccl" else torch.device("cpu")
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return float(tensor.cpu()[0])

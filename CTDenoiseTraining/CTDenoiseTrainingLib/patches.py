@@ -5,6 +5,11 @@ depend on which DataLoader worker makes it or on what came before, so a resumed 
 the uninterrupted run would have seen, with any number of workers. Patches favour body and lung over air
 (a crop that is mostly air is redrawn unless a small keep-probability says otherwise); augmentation flips any
 axis and rotates in-plane by multiples of 90 degrees, so z keeps its meaning (it is never swapped with x or y).
+
+Regime augmentation, each off by default and applied to low and normal dose alike (so the target stays the
+normal dose of the same anatomy): ``slice_averaging`` averages k adjacent slices (a thicker reconstruction),
+``pixel_zoom`` resamples the patch in-plane (another pixel size, so another noise grain in pixels), and
+``noise_scale`` multiplies the low-dose noise (another dose: noise std grows as sqrt((1 - a) / a)).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ class PatchBatches(Dataset):
     def __init__(self, cases: list[PreparedCase], patch: tuple[int, int, int], batch: int, seed: int, rank: int = 0,
                  z_upscale: int = 1, normalization: HUNormalization | None = None, length: int = 10**12,
                  air_fraction_limit: float = 0.6, keep_air_probability: float = 0.1, open_limit: int = 16,
-                 noise_scale: tuple[float, float] = (1.0, 1.0)) -> None:
+                 noise_scale: tuple[float, float] = (1.0, 1.0), slice_averaging: tuple[int, int] = (1, 1),
+                 pixel_zoom: tuple[float, float] = (1.0, 1.0)) -> None:
         self.cases, self.patch, self.batch, self.seed, self.rank = cases, tuple(patch), batch, seed, rank
         self.factor, self.normalization, self.length = z_upscale, normalization or HUNormalization(), length
         self.air_fraction_limit, self.keep_air_probability, self.open_limit = air_fraction_limit, keep_air_probability, open_limit
@@ -37,6 +43,14 @@ class PatchBatches(Dataset):
             raise ValueError(f"noise_scale must be 0 < low <= high, got {noise_scale}")
         if z_upscale != 1 and self.noise_scale != (1.0, 1.0):
             raise ValueError("noise_scale needs z_upscale 1 (the noise is the low-dose minus normal-dose difference)")
+        self.slice_averaging = (int(slice_averaging[0]), int(slice_averaging[1]))
+        self.pixel_zoom = (float(pixel_zoom[0]), float(pixel_zoom[1]))
+        if not 1 <= self.slice_averaging[0] <= self.slice_averaging[1]:
+            raise ValueError(f"slice_averaging must be 1 <= low <= high, got {slice_averaging}")
+        if not 0 < self.pixel_zoom[0] <= self.pixel_zoom[1]:
+            raise ValueError(f"pixel_zoom must be 0 < low <= high, got {pixel_zoom}")
+        if z_upscale != 1 and (self.slice_averaging != (1, 1) or self.pixel_zoom != (1.0, 1.0)):
+            raise ValueError("slice_averaging and pixel_zoom need z_upscale 1")
         if patch[0] % z_upscale:
             raise ValueError(f"patch depth {patch[0]} is not a multiple of z_upscale {z_upscale}")
         sizes = []
@@ -63,11 +77,26 @@ class PatchBatches(Dataset):
                 self._open.popitem(last=False)
         return self._open[path]
 
+    def _regime(self, rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[int, float]:
+        """Slices averaged and in-plane zoom for one patch, drawn only when their augmentation is on (so runs
+        without it draw exactly the numbers they always did)."""
+        averaged, zoom = 1, 1.0
+        if self.slice_averaging != (1, 1):
+            most = min(self.slice_averaging[1], shape[0] // self.patch[0])
+            averaged = int(rng.integers(self.slice_averaging[0], max(self.slice_averaging[0], most) + 1))
+            averaged = max(1, min(averaged, shape[0] // self.patch[0]))
+        if self.pixel_zoom != (1.0, 1.0):
+            zoom = float(np.exp(rng.uniform(np.log(self.pixel_zoom[0]), np.log(self.pixel_zoom[1]))))
+            zoom = max(zoom, max(self.patch[1] / shape[1], self.patch[2] / shape[2]))  # crop must fit the case
+        return averaged, zoom
+
     def _sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         case = self.cases[int(rng.choice(len(self.cases), p=self.weights))]
         normal = self._array(case.normal)
         low = self._array(case.lows[int(rng.integers(len(case.lows)))])
+        averaged, zoom = self._regime(rng, normal.shape)
         f, (pz, py, px) = self.factor, self.patch
+        pz, py, px = pz * averaged, int(round(py / zoom)), int(round(px / zoom))
         for _ in range(20):
             z = int(rng.integers(0, low.shape[0] - pz // f + 1))
             y, x = (int(rng.integers(0, limit - size + 1)) for size, limit in zip((py, px), normal.shape[1:]))
@@ -75,6 +104,8 @@ class PatchBatches(Dataset):
             if (target < AIR_HU).mean() <= self.air_fraction_limit or rng.random() < self.keep_air_probability:
                 break
         source = np.asarray(low[z:z + pz // f, y:y + py, x:x + px])
+        if averaged > 1 or (py, px) != self.patch[1:]:
+            source, target = (_resample(array, averaged, self.patch[1:]) for array in (source, target))
         for axis in range(3):
             if rng.random() < 0.5:
                 source, target = np.flip(source, axis), np.flip(target, axis)
@@ -92,6 +123,18 @@ class PatchBatches(Dataset):
         low = np.stack([s for s, _ in samples])[:, None]
         normal = np.stack([t for _, t in samples])[:, None]
         return torch.from_numpy(np.ascontiguousarray(low)), torch.from_numpy(np.ascontiguousarray(normal))
+
+
+def _resample(patch: np.ndarray, averaged: int, size: tuple[int, int]) -> np.ndarray:
+    """Average groups of ``averaged`` slices, then resample each slice to ``size`` (bilinear, antialiased)."""
+    volume = patch.astype(np.float32)
+    if averaged > 1:
+        volume = volume.reshape(-1, averaged, *volume.shape[1:]).mean(axis=1)
+    if tuple(volume.shape[1:]) != tuple(size):
+        slices = torch.from_numpy(np.ascontiguousarray(volume))[:, None]
+        volume = torch.nn.functional.interpolate(slices, size=tuple(size), mode="bilinear", align_corners=False,
+                                                 antialias=True)[:, 0].numpy()
+    return volume
 
 
 def worker_count(requested: int, world: int) -> int:

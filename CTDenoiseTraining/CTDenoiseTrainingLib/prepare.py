@@ -46,10 +46,18 @@ def _fingerprint(path: str) -> list:
     return [str(source.resolve())] + [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()]
 
 
-def case_key(case: Case, index: int, settings: DoseSimulation, realisations: int, z_upscale: int) -> str:
+def realisation_settings(settings: DoseSimulation, variants: list[dict] | None, realisation: int) -> DoseSimulation:
+    """The simulation of realisation ``realisation``: ``settings`` with the variant it cycles to applied."""
+    variant = variants[realisation % len(variants)] if variants else {}
+    return DoseSimulation(**{**settings.to_dict(), **variant})
+
+
+def case_key(case: Case, index: int, settings: DoseSimulation, realisations: int, z_upscale: int,
+             variants: list[dict] | None = None) -> str:
     # The simulation seeds depend on the case's index, so the index is part of the key: a cached case is the
     # one an empty cache would have produced, whatever the order of earlier runs.
-    simulated = None if case.low else [settings.to_dict(), realisations, index]
+    simulated = None if case.low else [[realisation_settings(settings, variants, r).to_dict()
+                                         for r in range(realisations)], index]
     text = json.dumps([CACHE_FORMAT, _fingerprint(case.normal), _fingerprint(case.low) if case.low else None,
                        simulated, z_upscale], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -72,8 +80,20 @@ def _thick(volume: Volume, factor: int) -> Volume:
 
 
 def prepare_case(case: Case, index: int, settings: DoseSimulation, realisations: int, z_upscale: int,
-                 cache: Path, log: Callable[[str], None] = print) -> PreparedCase:
-    key = case_key(case, index, settings, realisations, z_upscale)
+                 cache: Path, log: Callable[[str], None] = print, variants: list[dict] | None = None) -> PreparedCase:
+    """Read, check and simulate one case into the cache (or find it there).
+
+    Args:
+        case: the normal-dose volume and, if any, its real low-dose scan.
+        index: the case's position; with ``settings.seed`` it seeds the simulated noise.
+        settings: the low-dose simulation.
+        realisations: simulated low-dose volumes per case.
+        z_upscale: slices of the target per slice of the low dose.
+        cache: folder of prepared arrays.
+        log: where progress lines go.
+        variants: overrides of ``settings`` (kernel, exposure control) that realisations cycle through.
+    """
+    key = case_key(case, index, settings, realisations, z_upscale, variants)
     normal_path, low_paths = _paths(case, key, cache, realisations)
     prepared = PreparedCase(case.name, case.patient, str(normal_path), tuple(str(p) for p in low_paths), not case.low)
     if normal_path.is_file() and all(p.is_file() for p in low_paths):
@@ -94,8 +114,10 @@ def prepare_case(case: Case, index: int, settings: DoseSimulation, realisations:
         lows = []
         for realisation in range(realisations):
             seed = settings.seed * 100_003 + index * 1_000 + realisation
-            log(f"simulating {settings.dose:.0%} dose for {case.name} (realisation {realisation + 1}/{realisations})")
-            simulation = DoseSimulation(**{**settings.to_dict(), "seed": seed})
+            simulation = DoseSimulation(**{**realisation_settings(settings, variants, realisation).to_dict(),
+                                           "seed": seed})
+            log(f"simulating {settings.dose:.0%} dose for {case.name} (realisation {realisation + 1}/{realisations}, "
+                f"kernel {simulation.kernel}, exposure control {'on' if simulation.exposure_control else 'off'})")
             lows.append(_thick(simulate_volume(volume, simulation), z_upscale).array)
         depth = lows[0].shape[0]
     _save(to_int16_hu(volume.array[: depth * z_upscale]), normal_path)
@@ -106,11 +128,12 @@ def prepare_case(case: Case, index: int, settings: DoseSimulation, realisations:
 
 def prepare_cases(cases: list[Case], settings: DoseSimulation, realisations: int, z_upscale: int, cache: Path,
                   rank: int = 0, world: int = 1, barrier: Callable[[], None] = lambda: None,
-                  log: Callable[[str], None] = print, offset: int = 0) -> list[PreparedCase]:
+                  log: Callable[[str], None] = print, offset: int = 0,
+                  variants: list[dict] | None = None) -> list[PreparedCase]:
     """Prepare this rank's share, wait for the others, then describe every case (nothing is loaded)."""
     for index, case in enumerate(cases):
         if index % world == rank:
-            prepare_case(case, offset + index, settings, realisations, z_upscale, cache, log)
+            prepare_case(case, offset + index, settings, realisations, z_upscale, cache, log, variants)
     barrier()
-    return [prepare_case(case, offset + index, settings, realisations, z_upscale, cache, log)
+    return [prepare_case(case, offset + index, settings, realisations, z_upscale, cache, log, variants)
             for index, case in enumerate(cases)]

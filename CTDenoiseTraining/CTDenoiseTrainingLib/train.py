@@ -41,7 +41,8 @@ from .sources import gather_cases, load_split, save_split
 
 # Changing these between a run and its resumption would silently train something else.
 RESUME_MUST_MATCH = ("architecture", "features", "blocks", "z_upscale", "patch", "batch", "seed", "loss",
-                     "learning_rate", "dose", "photons", "electronic_noise", "realisations", "noise_scale")
+                     "learning_rate", "dose", "photons", "electronic_noise", "realisations", "noise_scale",
+                     "kernels", "exposure_control", "slice_averaging", "pixel_zoom", "validation_noise_scales")
 VALIDATION_SEED_OFFSET = 100_000  # validation cases draw other noise than any training case
 
 
@@ -77,28 +78,47 @@ def optimisation_step(network: torch.nn.Module, low: torch.Tensor, normal: torch
 
 
 def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: HUNormalization, halo: int,
-             context: distributed.Context) -> dict:
+             context: distributed.Context, noise_scales: tuple[float, ...] = (1.0,)) -> dict:
     """Mean PSNR/SSIM (QUALITY_WINDOW, scanner padding excluded) of low dose and output over the validation
-    cases, each rank taking every world-th case. A z-upscaling model's input is compared slice-repeated."""
+    regimes: every case, each of its simulated realisations (one per simulation variant), each noise scale.
+    Each rank takes every world-th case. A z-upscaling model's input is compared slice-repeated.
+
+    Args:
+        model: the network, in training mode on return.
+        cases: prepared validation cases.
+        normalization: HU normalisation of the network.
+        halo: tile overlap for whole-volume inference.
+        context: the distributed context (sums over ranks).
+        noise_scales: factors applied to each realisation's noise (low - normal); 1.0 is the simulated dose.
+
+    Returns:
+        Means over regimes, and the worst regime's PSNR gain (``psnr_gain_db_worst``).
+    """
     model.eval()
     run = TorchRunner(model, str(context.device))
     sums = [0.0] * 5
+    worst = np.inf
     for index, case in enumerate(cases):
         if index % context.world != context.rank:
             continue
         normal = np.load(case.normal).astype(np.float32)
-        low = np.load(case.lows[0]).astype(np.float32)
-        denoised = denoise_hu(low, run, normalization, halo)
-        low_up = np.repeat(low, normal.shape[0] // low.shape[0], axis=0)
         mask = normalization.in_range(normal)
-        values = (psnr(normal, low_up, mask=mask), psnr(normal, denoised, mask=mask),
-                  ssim(normal, low_up, mask=mask), ssim(normal, denoised, mask=mask))
-        sums = [total + value for total, value in zip(sums, (1.0, *values))]
+        for low_path in case.lows:
+            simulated = np.load(low_path).astype(np.float32)
+            for scale in noise_scales:
+                low = simulated if scale == 1.0 else normal + scale * (simulated - normal)
+                denoised = denoise_hu(low, run, normalization, halo)
+                low_up = np.repeat(low, normal.shape[0] // low.shape[0], axis=0)
+                values = (psnr(normal, low_up, mask=mask), psnr(normal, denoised, mask=mask),
+                          ssim(normal, low_up, mask=mask), ssim(normal, denoised, mask=mask))
+                worst = min(worst, values[1] - values[0])
+                sums = [total + value for total, value in zip(sums, (1.0, *values))]
     model.train()
     count, low_psnr, out_psnr, low_ssim, out_ssim = distributed.all_sum(context, sums)
+    worst = distributed.all_min(context, worst)
     low_psnr, out_psnr, low_ssim, out_ssim = (value / count for value in (low_psnr, out_psnr, low_ssim, out_ssim))
     return {"low_dose_psnr_db": low_psnr, "psnr_db": out_psnr, "psnr_gain_db": out_psnr - low_psnr,
-            "low_dose_ssim": low_ssim, "ssim": out_ssim}
+            "low_dose_ssim": low_ssim, "ssim": out_ssim, "psnr_gain_db_worst": worst}
 
 
 def _check_resumable(saved: dict, config: TrainConfig, world: int, log: Callable[[str], None]) -> None:
@@ -184,10 +204,12 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
                               seed=config.seed)
     cache = Path(config.cache_dir) if config.cache_dir else run_dir.parent / "simulation-cache"
     barrier = lambda: distributed.barrier(context)  # noqa: E731
+    variants = config.simulation_variants()
     prepared_train = prepare_cases(train_cases, settings, config.realisations, config.z_upscale, cache,
-                                   context.rank, context.world, barrier, log)
-    prepared_validation = prepare_cases(validation_cases, settings, 1, config.z_upscale, cache, context.rank,
-                                        context.world, barrier, log, offset=VALIDATION_SEED_OFFSET)
+                                   context.rank, context.world, barrier, log, variants=variants)
+    prepared_validation = prepare_cases(validation_cases, settings, len(variants), config.z_upscale, cache,
+                                        context.rank, context.world, barrier, log, offset=VALIDATION_SEED_OFFSET,
+                                        variants=variants)
     log(f"data ready in {time.perf_counter() - started:.0f} s: {len(prepared_train)} training and "
         f"{len(prepared_validation)} validation case(s); {context.world} rank(s) on {context.device}, amp {amp}")
 
@@ -223,7 +245,8 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
             model, device_ids=[context.device.index] if context.device.type == "cuda" else None)
 
     dataset = PatchBatches(prepared_train, config.patch, config.batch, config.seed, context.rank, config.z_upscale,
-                           normalization, noise_scale=config.noise_scale)
+                           normalization, noise_scale=config.noise_scale, slice_averaging=config.slice_averaging,
+                           pixel_zoom=config.pixel_zoom)
     workers = worker_count(config.workers, context.world)
     loader = DataLoader(dataset, batch_size=None, sampler=range(start, config.steps), num_workers=workers,
                         pin_memory=context.device.type == "cuda", worker_init_fn=_worker_init if workers else None,
@@ -249,7 +272,8 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
             progress.update(step, running / running_steps, running_steps * voxels_per_step / max(train_seconds, 1e-9))
         if step % config.validate_every == 0 or step == config.steps:
             loss_mean = distributed.all_sum(context, [running / running_steps])[0] / context.world
-            metrics = validate(model, prepared_validation, normalization, halo, context)
+            metrics = validate(model, prepared_validation, normalization, halo, context,
+                               tuple(config.validation_noise_scales))
             row = {"step": step, "loss": round(loss_mean, 6), "learning_rate": schedule.get_last_lr()[0],
                    "train_seconds": round(train_seconds, 2),
                    "voxels_per_second_per_rank": round(running_steps * voxels_per_step / max(train_seconds, 1e-9)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..option_types import DOSE, NON_NEGATIVE, POSITIVE, bounded
+from ..reconstruction_kernels import KERNELS
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -20,6 +21,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         help="incident photons per ray at full dose (I0)")
     parser.add_argument("--electronic-noise", type=bounded(float, NON_NEGATIVE), default=None,
                         help="electronic noise variance")
+    parser.add_argument("--kernel", choices=KERNELS, default="hann",
+                        help="reconstruction kernel of the inserted noise: hann (soft, default), shepp-logan, ram-lak "
+                             "(sharpest, like lung/bone kernels)")
+    parser.add_argument("--no-exposure-control", dest="exposure_control", action="store_false",
+                        help="keep I0 fixed for every slice (no tube-current modulation: large patients get noisier)")
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
     parser.set_defaults(handler=run)
 
@@ -38,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output, inputs=(args.input,))
     overrides = {key: value for key, value in (("photons", args.photons), ("electronic_noise", args.electronic_noise))
                  if value is not None}
-    settings = dataclasses.replace(DoseSimulation(dose=args.dose, seed=args.seed), **overrides)
+    settings = dataclasses.replace(DoseSimulation(dose=args.dose, seed=args.seed, kernel=args.kernel,
+                                                  exposure_control=args.exposure_control), **overrides)
     volume = read_volume(args.input)
     check_ct_values(volume.array)
     low_dose = simulate_volume(volume, settings, args.slice_thickness, on_slice=progress.update)

@@ -12,6 +12,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..reconstruction_kernels import KERNELS
+
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("train", help="train a denoising network",
@@ -48,6 +50,17 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     data.add_argument("--realisations", type=int, help="simulated low-dose realisations per training volume")
     data.add_argument("--noise-scale", type=float, nargs=2, metavar=("LOW", "HIGH"),
                       help="scale each patch's simulated noise by a log-uniform factor in this range (default 1 1)")
+    data.add_argument("--kernels", nargs="+", choices=KERNELS,
+                      help="reconstruction kernels of the simulated noise; realisations cycle through them "
+                           "(default hann)")
+    data.add_argument("--exposure-control", nargs="+", type=_on_off, metavar="on|off",
+                      help="simulate with and/or without tube-current modulation; realisations cycle (default on)")
+    data.add_argument("--slice-averaging", type=int, nargs=2, metavar=("LOW", "HIGH"),
+                      help="average k adjacent slices per patch, k uniform in this range (default 1 1)")
+    data.add_argument("--pixel-zoom", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                      help="resample each patch in-plane by a log-uniform factor in this range (default 1 1)")
+    data.add_argument("--validation-noise-scales", type=float, nargs="+", metavar="SCALE",
+                      help="validate at each of these noise scales and choose checkpoints on the mean (default 1)")
     optimisation = parser.add_argument_group("optimisation")
     optimisation.add_argument("--patch", type=int, nargs=3, metavar=("Z", "Y", "X"), help="target patch size")
     optimisation.add_argument("--batch", type=int, help="patches per step and rank")
@@ -73,6 +86,12 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     run_group.add_argument("--int8", choices=("auto", "on", "off"),
                            help="make the INT8 artefact at export (auto: when OpenVINO and NNCF are installed)")
     parser.set_defaults(handler=run)
+
+
+def _on_off(text: str) -> bool:
+    if text.lower() not in ("on", "off", "true", "false"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return text.lower() in ("on", "true")
 
 
 NOT_CONFIG = ("config", "resume", "stop_after", "handler", "command", "debug")
