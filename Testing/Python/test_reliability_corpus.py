@@ -315,3 +315,29 @@ def test_a_closed_stdout_pipe_ends_quietly(tmp_path: Path) -> None:
     assert process.wait(timeout=300) == 141, stderr
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
     assert not [path for path in out.iterdir() if "partial" in path.name]
+
+
+def test_only_partials_of_writers_that_are_gone_are_swept(tmp_path: Path) -> None:
+    import os
+
+    from CTDenoiseLib.volume_io import Volume, write_volume
+
+    live = tmp_path / f".d.nrrd.{os.getpid()}.abcd.partial.nrrd"  # a concurrent run, still writing
+    dead = tmp_path / f".d.nrrd.{2 ** 22 + 1}.abcd.partial.nrrd"
+    old_style = tmp_path / ".d.nrrd.k3j2h1g0.partial.nrrd"  # named before temporary files carried a process id
+    for path in (live, dead, old_style):
+        path.write_bytes(b"x")
+    write_volume(Volume(ct_array(), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), AXIAL), tmp_path / "d.nrrd")
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["d.nrrd", live.name])
+
+
+def test_debug_shows_what_itk_printed(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    from CTDenoiseLib.native_stderr import set_echo
+
+    source = truncated(tmp_path, "cut.mha")
+    try:
+        status = run_in_process(["--debug", "denoise", str(source), str(tmp_path / "d.nrrd"), "--progress", "none"])
+    finally:
+        set_echo(False)
+    err = capfd.readouterr().err
+    assert status == 1 and "MetaImage" in err and err.rstrip().splitlines()[-1].startswith("ctdenoise: error: ")
