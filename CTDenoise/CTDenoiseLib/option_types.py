@@ -14,6 +14,7 @@ HALO = (0, 64, True)  # the shipped networks see 11 voxels; a wider halo only co
 POSITIVE = (0.0, math.inf, False)
 NON_NEGATIVE = (0.0, math.inf, True)
 DOSE = (0.0, 1.0, False)
+STRENGTH = (0.0, 1.0, True)  # blend of input (0) and network output (1)
 
 
 def bounded(kind: type, limits: tuple[float, float, bool], why: str = "") -> Callable[[str], float | int]:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
+from . import __version__
 from .backends import Choice, Runner, describe_runner, make_runner, pick_backend
 from .errors import CTDenoiseError
 from .hu import check_ct_values, to_int16_hu
 from .inference import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
 from .model_files import LoadedModel, load_model
+from .noise_estimate import NoiseEstimate, estimate_noise_std
 from .precision_auto import choose_precision
 from .progress import Progress
 from .self_ensemble import self_ensemble
@@ -28,16 +32,46 @@ class Engine:
     choice: Choice
     backend: str
     self_ensemble: bool = False
+    strength: float = 1.0  # 0: the input unchanged, 1: the network's full correction; in between a blend
 
     @property
     def description(self) -> str:
         ensemble = ", self-ensemble of 8 flips" if self.self_ensemble else ""
-        return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}{ensemble}"
+        strength = f", strength {self.strength:g}" if self.strength != 1.0 else ""
+        return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}{ensemble}{strength}"
+
+    def metadata(self, noise: NoiseEstimate) -> tuple[tuple[str, str], ...]:
+        """What the output file's header records about how it was made."""
+        entry = self.loaded.entry
+        return (("ctdenoise_version", __version__), ("ctdenoise_model", self.loaded.name),
+                ("ctdenoise_weights_sha256", entry.weights.sha256 if entry else ""),
+                ("ctdenoise_precision", self.choice.precision), ("ctdenoise_device", self.choice.device),
+                ("ctdenoise_strength", f"{self.strength:g}"),
+                ("ctdenoise_self_ensemble", "yes" if self.self_ensemble else "no"),
+                ("ctdenoise_input_noise_std_hu", f"{noise.std_hu:.1f}"))
+
+
+def blend(original: np.ndarray, denoised: np.ndarray, strength: float) -> np.ndarray:
+    """``original + strength * (denoised - original)``: the vendors' low / medium / high. A z-upscaling network's
+    output is blended with its input's slices repeated.
+
+    Args:
+        original: the input volume (HU).
+        denoised: the network's output (HU), the input's shape or a whole multiple of its slices.
+        strength: 0..1.
+    """
+    if strength == 1.0:
+        return denoised
+    base = original if denoised.shape == original.shape else np.repeat(original, denoised.shape[0] // original.shape[0], 0)
+    return (base + strength * (denoised - base)).astype(np.float32)
 
 
 def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str = "auto", backend: str = "auto",
-                   progress: Progress | None = None, ensemble: bool = False) -> Engine:
-    """``ensemble``: average the 8 flips of every tile (``self_ensemble``), 8x the time for about +0.2 dB."""
+                   progress: Progress | None = None, ensemble: bool = False, strength: float = 1.0) -> Engine:
+    """``ensemble``: average the 8 flips of every tile (``self_ensemble``), 8x the time for about +0.2 dB.
+    ``strength``: 0..1, how much of the network's correction is applied (1: all of it)."""
+    if not 0.0 <= strength <= 1.0:
+        raise CTDenoiseError(f"Strength must be between 0 and 1, got {strength}.", "Use e.g. --strength 0.7.")
     progress = progress or Progress()
     choice = choose_precision(precision, device, model, backend)  # precision 'auto' picks the fastest here
     if choice.note:
@@ -45,7 +79,7 @@ def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str
     engine_name = pick_backend(choice, backend)
     loaded = load_model(model)
     run = make_runner(loaded, choice, engine_name)
-    engine = Engine(loaded, self_ensemble(run) if ensemble else run, choice, engine_name, ensemble)
+    engine = Engine(loaded, self_ensemble(run) if ensemble else run, choice, engine_name, ensemble, strength)
     progress.info(f"running {engine.description}")
     return engine
 
@@ -93,13 +127,17 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     output = check_output_path(output_path, inputs=(input_path,)) if writer is None else Path(output_path)
     volume = read_volume(input_path, series)
     check_ct_values(volume.array)
+    noise = estimate_noise_std(volume.array)
+    progress.noise(noise)
     progress.update(0, 1)
     loaded = engine.loaded
     denoise_started = time.perf_counter()
     denoised = denoise_hu(volume.array, engine.run, loaded.normalization, loaded.halo if halo is None else halo,
                           max_tile_voxels, on_tile=progress.update)
+    denoised = blend(volume.array, denoised, engine.strength)
     denoise_seconds = time.perf_counter() - denoise_started
-    (writer or write_volume)(output_volume(volume, to_int16_hu(denoised)), output)
+    result = output_volume(volume, to_int16_hu(denoised))
+    (writer or write_volume)(replace(result, metadata=engine.metadata(noise)), output)
     return FileResult(str(input_path), str(output), "ok", seconds=time.perf_counter() - started,
                       denoise_seconds=denoise_seconds, voxels=int(volume.array.size), peak_rss_mb=peak_rss_mb())
 
@@ -107,12 +145,12 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
 def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, model: str = "stresnet",
                  precision: str = "fp32", device: str = "auto", progress: Progress | None = None,
                  max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
-                 backend: str = "auto", ensemble: bool = False) -> Path:
+                 backend: str = "auto", ensemble: bool = False, strength: float = 1.0) -> Path:
     """Denoise one volume and write it (int16 HU, same geometry) atomically; the input is only read."""
     progress = progress or Progress()
     started = time.perf_counter()
     check_output_path(output_path, inputs=(input_path,))
-    engine = prepare_engine(model, precision, device, backend, progress, ensemble)
+    engine = prepare_engine(model, precision, device, backend, progress, ensemble, strength)
     result = denoise_with(engine, input_path, output_path, progress, max_tile_voxels, halo)
     progress.finished(result.output, time.perf_counter() - started)
     return Path(result.output)

@@ -3,6 +3,7 @@
 JSON protocol, one object per line on stdout:
   {"event":"progress","done":k,"total":n}
   {"event":"info","message":"..."}
+  {"event":"noise","std_hu":S,"method":"..."}   the input's estimated noise level (std_hu null: no soft tissue)
   {"event":"done","output":PATH,"seconds":S}
   {"event":"error","message":"..."}
 """
@@ -10,9 +11,13 @@ JSON protocol, one object per line on stdout:
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from .noise_estimate import NoiseEstimate
 
 
 class Progress:
@@ -23,6 +28,13 @@ class Progress:
 
     def info(self, message: str) -> None:
         pass
+
+    def noise(self, estimate: "NoiseEstimate") -> None:
+        """The input's estimated noise level; people read it as an info line."""
+        if math.isfinite(estimate.std_hu):
+            self.info(f"estimated noise in soft tissue: {estimate.std_hu:.0f} HU ({estimate.method})")
+        else:
+            self.info("estimated noise: no flat soft tissue found to measure it in")
 
     def finished(self, output: str, seconds: float) -> None:
         pass
@@ -44,6 +56,9 @@ class JsonProgress(Progress):
 
     def info(self, message: str) -> None:
         self._emit(event="info", message=message)
+
+    def noise(self, estimate: "NoiseEstimate") -> None:
+        self._emit(**estimate.event())
 
     def finished(self, output: str, seconds: float) -> None:
         self._emit(event="done", output=output, seconds=round(seconds, 3))

@@ -31,6 +31,7 @@ class Volume:
     spacing: tuple[float, float, float]
     origin: tuple[float, float, float]
     direction: tuple[float, ...]
+    metadata: tuple[tuple[str, str], ...] = ()  # (key, value) pairs written into the file's header (NRRD keeps them)
 
     def with_array(self, array: np.ndarray) -> "Volume":
         if array.shape != self.array.shape:
@@ -42,6 +43,8 @@ class Volume:
         image.SetSpacing(self.spacing)
         image.SetOrigin(self.origin)
         image.SetDirection(self.direction)
+        for key, value in self.metadata:
+            image.SetMetaData(key, value)
         return image
 
     @classmethod

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from ..option_types import HALO, MAX_TILE_MVOX, bounded
+from ..option_types import HALO, MAX_TILE_MVOX, STRENGTH, bounded
 
 from . import denoise_dicom
 
@@ -43,6 +43,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--series", default=None, metavar="UID",
                         help="for a DICOM folder holding several series: the SeriesInstanceUID (or the number "
                              "in the list the error prints) to denoise")
+    parser.add_argument("--strength", type=bounded(float, STRENGTH), default=1.0,
+                        help="how much of the network's correction to apply, 0..1 (1: all of it, the default; 0.5 "
+                             "keeps half the noise, like a vendor's 'medium'); recorded in the output's header")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="average the outputs for the 8 flips of each tile: about +0.2 dB PSNR for 8x the time")
     denoise_dicom.add_arguments(parser)
@@ -74,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if args.precision != "auto":
         resolve_choice(args.precision, args.device)  # an impossible precision/device pair is the first thing to say
     check_input(args.input[0], args.series)
-    engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble)
+    engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble,
+                                args.strength)
     result = denoise_with(engine, args.input[0], args.output, progress, int(args.max_tile_mvox * 1e6), args.halo,
                           series=args.series, writer=dicom.writer(engine, progress) if dicom else None)
     if args.progress == "json":
@@ -104,7 +108,8 @@ def run_batch(args: argparse.Namespace, progress) -> int:
     pairs = rank.share(list(zip(inputs, output_names(inputs, output_dir, args.format))))
     failed = 0
     if pairs:
-        engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble)
+        engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble,
+                                args.strength)
         extra = {"rank": rank.rank} if rank.world_size > 1 else {}
         results = denoise_many(engine, pairs, progress, int(args.max_tile_mvox * 1e6), args.halo,
                                on_result=lambda result: _emit({**result.event(), **extra}))

@@ -35,7 +35,6 @@ class DicomJob:
     node: object | None  # dicom_send.DicomNode
     calling_aet: str
     timeout_s: float
-    strength: float
 
     def writer(self, engine, progress):
         """The ``denoise_with`` writer that turns the denoised volume into the derived series."""
@@ -47,7 +46,7 @@ class DicomJob:
             raise CTDenoiseError(f"Model '{engine.loaded.name}' makes {factor} slices per input slice; a DICOM "
                                  "output series keeps the input's slices.", "Write a volume file (.nrrd) instead.")
         entry = engine.loaded.entry
-        derivation = Derivation(engine.loaded.name, engine.choice.precision, self.strength,
+        derivation = Derivation(engine.loaded.name, engine.choice.precision, engine.strength,
                                 entry.weights.sha256 if entry else "")
 
         def write(volume, output):
@@ -95,6 +94,5 @@ def prepare(args: argparse.Namespace) -> DicomJob | None:
     calling_aet = check_ae_title(args.calling_aet)
     if not args.send_timeout > 0:
         raise CTDenoiseError(f"--send-timeout must be positive, not {args.send_timeout:g}.", "Give seconds, e.g. 30.")
-    strength = getattr(args, "strength", None)
     plan = plan_dicom_output(args.input[0], args.output, getattr(args, "series", None))
-    return DicomJob(plan, node, calling_aet, float(args.send_timeout), 1.0 if strength is None else float(strength))
+    return DicomJob(plan, node, calling_aet, float(args.send_timeout))
