@@ -1,0 +1,87 @@
+"""ctdenoise battery: every shipped model against classical baselines on a grid of unseen conditions.
+
+Writes ``battery.csv`` (every score), ``battery.md`` (summary and each model's worst cells) and ``battery.png``
+(gain over non-local means per condition) into the output folder; see docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+SHARED_DATA = Path("../shared/data")
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "battery", help="robustness battery: models vs NLM and anisotropic diffusion over doses, thicknesses, "
+                        "pixel sizes, calibrations and kernels",
+        description="Score each model (FP32 and INT8) against the low dose, non-local means (noise level estimated "
+                    "without the reference, and the upper bound with the true level) and curvature anisotropic "
+                    "diffusion on every condition of a grid of unseen data.")
+    parser.add_argument("--grid", type=Path, help="grid as JSON (keys of battery_grid.Grid); default: "
+                                                  "LIDC-IDRI-0003 over the full grid and the MITA phantom, from "
+                                                  f"{SHARED_DATA}")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small grid (10 %% and 50 %% dose, native geometry, both calibrations, 160-pixel crop "
+                             "of 6 slices): minutes, for a first look")
+    parser.add_argument("--models", nargs="+", default=["stresnet", "srresnet"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"], choices=("fp32", "int8"))
+    parser.add_argument("--output-dir", type=Path, default=Path("battery-output"))
+    parser.add_argument("--nlm-strength", type=float, default=None, help="h / noise std of the NLM baselines")
+    parser.add_argument("--diffusion-conductance", type=float, default=None)
+    parser.add_argument("--diffusion-iterations", type=int, default=None)
+    parser.set_defaults(handler=run)
+
+
+def _grid(args: argparse.Namespace):
+    from ..battery_grid import Grid, default_grid
+    from ..errors import CTDenoiseError
+
+    if args.grid:
+        if not args.grid.is_file():
+            raise CTDenoiseError(f"Grid file '{args.grid}' does not exist.", "Give a JSON file or leave --grid out.")
+        grid = Grid.from_file(args.grid)
+    else:
+        if not SHARED_DATA.is_dir():
+            raise CTDenoiseError(f"The default grid reads {SHARED_DATA} (relative to the working folder), which "
+                                 "does not exist.", "Run from the repository root next to ../shared, or give --grid.")
+        grid = default_grid(SHARED_DATA)
+    if args.quick:
+        grid.doses, grid.thicknesses, grid.pixels, grid.kernels = [0.1, 0.5], ["native"], ["native"], ["hann"]
+        grid.crop, grid.max_slices = 160, 6
+    missing = [path for path in grid.cases.values() if not Path(path).exists()]
+    if missing:
+        raise CTDenoiseError(f"Grid volume '{missing[0]}' does not exist.", "Fix the grid's cases.")
+    return grid
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from ..battery import classical_methods, model_methods, run_battery
+    from ..battery_report import heat_map, markdown, write_csv
+    from ..classical_denoisers import DiffusionSettings, NlmSettings
+    from ..cpu_peak import cpu_info
+
+    grid = _grid(args)
+    nlm = NlmSettings() if args.nlm_strength is None else NlmSettings(strength=args.nlm_strength)
+    diffusion = DiffusionSettings()
+    if args.diffusion_conductance is not None:
+        diffusion = dataclasses.replace(diffusion, conductance=args.diffusion_conductance)
+    if args.diffusion_iterations is not None:
+        diffusion = dataclasses.replace(diffusion, iterations=args.diffusion_iterations)
+    cpu = cpu_info()
+    print(f"machine: {cpu.describe()}")
+    print(f"NLM {json.dumps(nlm.to_dict())}; anisotropic diffusion {json.dumps(diffusion.to_dict())}")
+    methods = {**classical_methods(nlm, diffusion), **model_methods(args.models, args.precisions)}
+    rows = run_battery(grid, methods)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, args.output_dir / "battery.csv")
+    summary = markdown(rows) + f"\nMachine: {cpu.describe()}.\n"
+    (args.output_dir / "battery.md").write_text(summary, encoding="utf-8")
+    heat_map(rows, args.output_dir / "battery.png")
+    print(summary)
+    print(f"wrote {args.output_dir / 'battery.csv'}, battery.md and battery.png")
+    return 0
