@@ -207,3 +207,41 @@ def _crop_scene(scene: Scene, grid: Grid) -> Scene:
     return Scene(scene.condition, cut(scene.reference), cut(scene.low), scene.spacing, cut(scene.body),
                  cut(scene.tissue), scene.true_noise_std, scene.estimated_noise_std,
                  {name: cut(array) for name, array in scene.extra_references.items()})
+
+
+NLM_STRENGTHS = (0.5, 0.65, 0.8, 1.0, 1.25)
+DIFFUSION_CHOICES = tuple(DiffusionSettings(iterations, conductance, step)
+                          for iterations in (5, 10, 20) for conductance in (0.5, 1.0, 2.0, 4.0)
+                          for step in (0.03,))
+
+
+def tune_baselines(grid: Grid, log: Callable[[str], None] = print) -> tuple[NlmSettings, DiffusionSettings, list[dict]]:
+    """Choose the NLM strength and the diffusion settings with the best mean body PSNR over ``grid``'s cells.
+    Run it on training volumes only: the battery's cases must not choose their own baselines.
+
+    Args:
+        grid: the tuning conditions (training volumes).
+        log: where a line per candidate goes.
+
+    Returns:
+        The best NLM settings, the best diffusion settings, and one row per candidate with its mean PSNR.
+    """
+    volumes = {name: _crop(read_volume(path), grid) for name, path in grid.cases.items()}
+    scenes = [make_scene(condition, grid, volumes) for condition in grid.conditions() if not condition.real_dose]
+    rows = []
+    for strength in NLM_STRENGTHS:
+        settings = NlmSettings(strength=strength)
+        mean = float(np.mean([score(s, nlm_slicewise(s.low, s.estimated_noise_std, settings))["psnr_db"]
+                              for s in scenes]))
+        rows.append({"filter": "nlm", **settings.to_dict(), "mean_psnr_db": mean})
+        log(f"NLM strength {strength}: {mean:.2f} dB")
+    for settings in DIFFUSION_CHOICES:
+        mean = float(np.mean([score(s, curvature_anisotropic_diffusion(s.low, s.spacing, settings))["psnr_db"]
+                              for s in scenes]))
+        rows.append({"filter": "diffusion", **settings.to_dict(), "mean_psnr_db": mean})
+        log(f"diffusion {settings}: {mean:.2f} dB")
+    best_nlm = max((row for row in rows if row["filter"] == "nlm"), key=lambda row: row["mean_psnr_db"])
+    best_diffusion = max((row for row in rows if row["filter"] == "diffusion"), key=lambda row: row["mean_psnr_db"])
+    return (NlmSettings(best_nlm["strength"], best_nlm["patch_size"], best_nlm["patch_distance"]),
+            DiffusionSettings(best_diffusion["iterations"], best_diffusion["conductance"], best_diffusion["time_step"]),
+            rows)

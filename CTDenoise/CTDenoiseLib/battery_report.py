@@ -23,6 +23,20 @@ def write_csv(rows: list[dict], path: Path) -> Path:
     return path
 
 
+NUMERIC = ("dose", "psnr_db", "ssim", "error_std_soft_tissue_hu", "seconds", "true_noise_std_hu",
+           "estimated_noise_std_hu")
+
+
+def read_csv(paths: list[Path]) -> list[dict]:
+    """Rows of one or more ``battery.csv`` files (shards of one grid run separately), numbers as numbers."""
+    rows = []
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as stream:
+            for row in csv.DictReader(stream):
+                rows.append({**row, **{key: float(row[key]) for key in NUMERIC if key in row}})
+    return rows
+
+
 def _by_cell(rows: list[dict]) -> dict[tuple[str, str], dict[str, dict]]:
     cells: dict[tuple[str, str], dict[str, dict]] = {}
     for row in rows:
@@ -107,7 +121,7 @@ def heat_map(rows: list[dict], path: Path, models: list[str] | None = None) -> P
     for (row, column), value in np.ndenumerate(gains):
         if np.isfinite(value):
             axes.text(column, row, f"{value:+.1f}", ha="center", va="center", fontsize=6)
-    figure.colorbar(image, ax=axes, label="PSNR gain over NLM with estimated noise (dB)")
+    figure.colorbar(image, ax=axes, label="PSNR gain over NLM (dB)")
     axes.set_title("Gain over non-local means per condition (unseen data)", fontsize=9)
     figure.tight_layout()
     partial = path.with_name(f".{path.stem}.partial.png")

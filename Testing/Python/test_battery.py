@@ -83,6 +83,12 @@ def test_the_command_writes_csv_markdown_and_heat_map(phantom_case: Path, tmp_pa
     assert "cells meeting every criterion" in (output / "battery.md").read_text(encoding="utf-8")
     assert (output / "battery.png").read_bytes()[:4] == b"\x89PNG"
     assert "AVX" in result.stdout or "SSE" in result.stdout  # the machine's ISA is stated
+    merged = tmp_path / "merged"
+    result = subprocess.run([sys.executable, "-m", "CTDenoiseLib", "battery", "--merge", str(output / "battery.csv"),
+                             str(output / "battery.csv"), "--output-dir", str(merged)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert len(list(csv.DictReader(open(merged / "battery.csv", encoding="utf-8")))) == 2 * len(rows)
 
 
 def test_the_phantom_enters_with_its_real_doses_and_two_references() -> None:
@@ -99,3 +105,18 @@ def test_the_phantom_enters_with_its_real_doses_and_two_references() -> None:
     assert set(scene.extra_references) == {"100 % dose mean"}
     assert 55 < scene.true_noise_std < 80  # the real 10 % dose scans: about 65 HU in the data's README
     assert scene.estimated_noise_std == pytest.approx(scene.true_noise_std, rel=0.15)
+
+
+def test_tuning_returns_the_candidates_with_the_best_mean_psnr(phantom_case: Path) -> None:
+    from CTDenoiseLib.battery import DIFFUSION_CHOICES, NLM_STRENGTHS, tune_baselines
+
+    grid = Grid(cases={"synthetic chest": str(phantom_case)}, doses=[0.1], thicknesses=["native"],
+                pixels=["native"], exposure_control=[True], kernels=["hann"])
+    best_nlm, best_diffusion, rows = tune_baselines(grid, log=lambda _: None)
+    assert len(rows) == len(NLM_STRENGTHS) + len(DIFFUSION_CHOICES)
+    nlm_rows = [row for row in rows if row["filter"] == "nlm"]
+    diffusion_rows = [row for row in rows if row["filter"] == "diffusion"]
+    assert best_nlm.strength == max(nlm_rows, key=lambda row: row["mean_psnr_db"])["strength"]
+    best = max(diffusion_rows, key=lambda row: row["mean_psnr_db"])
+    assert (best_diffusion.iterations, best_diffusion.conductance) == (best["iterations"], best["conductance"])
+    assert len({row["mean_psnr_db"] for row in nlm_rows}) > 1  # the strength changes the result

@@ -25,6 +25,12 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a small grid (10 %% and 50 %% dose, native geometry, both calibrations, 160-pixel crop "
                              "of 6 slices): minutes, for a first look")
+    parser.add_argument("--tune", action="store_true",
+                        help="instead of scoring, choose the NLM strength and diffusion settings on the grid (give a "
+                             "--grid of training volumes: the battery's own cases must not tune their baselines)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="CSV",
+                        help="instead of scoring, write the report of these battery.csv files (shards of one grid "
+                             "run on several machines or processes)")
     parser.add_argument("--models", nargs="+", default=["stresnet", "srresnet"])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"], choices=("fp32", "int8"))
     parser.add_argument("--output-dir", type=Path, default=Path("battery-output"))
@@ -56,15 +62,35 @@ def _grid(args: argparse.Namespace):
     return grid
 
 
+def _report(rows: list[dict], output_dir: Path, machine: str) -> None:
+    from ..battery_report import heat_map, markdown, write_csv
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, output_dir / "battery.csv")
+    summary = markdown(rows) + f"\nMachine: {machine}.\n"
+    (output_dir / "battery.md").write_text(summary, encoding="utf-8")
+    heat_map(rows, output_dir / "battery.png")
+    print(summary)
+    print(f"wrote {output_dir / 'battery.csv'}, battery.md and battery.png")
+
+
 def run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
     from ..battery import classical_methods, model_methods, run_battery
-    from ..battery_report import heat_map, markdown, write_csv
     from ..classical_denoisers import DiffusionSettings, NlmSettings
     from ..cpu_peak import cpu_info
 
+    if args.merge:
+        from ..battery_report import read_csv
+        from ..errors import CTDenoiseError
+
+        missing = [path for path in args.merge if not path.is_file()]
+        if missing:
+            raise CTDenoiseError(f"Battery CSV '{missing[0]}' does not exist.", "Give the battery.csv of each shard.")
+        _report(read_csv(args.merge), args.output_dir, cpu_info().describe())
+        return 0
     grid = _grid(args)
     nlm = NlmSettings() if args.nlm_strength is None else NlmSettings(strength=args.nlm_strength)
     diffusion = DiffusionSettings()
@@ -74,14 +100,15 @@ def run(args: argparse.Namespace) -> int:
         diffusion = dataclasses.replace(diffusion, iterations=args.diffusion_iterations)
     cpu = cpu_info()
     print(f"machine: {cpu.describe()}")
+    if args.tune:
+        from ..battery import tune_baselines
+
+        best_nlm, best_diffusion, _ = tune_baselines(grid)
+        print(f"best NLM {json.dumps(best_nlm.to_dict())}; best anisotropic diffusion "
+              f"{json.dumps(best_diffusion.to_dict())}")
+        return 0
     print(f"NLM {json.dumps(nlm.to_dict())}; anisotropic diffusion {json.dumps(diffusion.to_dict())}")
     methods = {**classical_methods(nlm, diffusion), **model_methods(args.models, args.precisions)}
     rows = run_battery(grid, methods)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, args.output_dir / "battery.csv")
-    summary = markdown(rows) + f"\nMachine: {cpu.describe()}.\n"
-    (args.output_dir / "battery.md").write_text(summary, encoding="utf-8")
-    heat_map(rows, args.output_dir / "battery.png")
-    print(summary)
-    print(f"wrote {args.output_dir / 'battery.csv'}, battery.md and battery.png")
+    _report(rows, args.output_dir, cpu.describe())
     return 0
