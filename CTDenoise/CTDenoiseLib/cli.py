@@ -20,7 +20,8 @@ from .errors import CTDenoiseError, Terminated
 from .native_stderr import set_echo
 from .progress import JsonProgress
 
-COMMANDS = ("denoise", "simulate", "models", "train", "demo", "evaluate", "radiomics", "radiomics_study", "quantize", "benchmark", "train_benchmark", "send", "battery")
+COMMANDS = ("denoise", "simulate", "models", "train", "demo", "evaluate", "radiomics", "radiomics_study", "quantize", "benchmark", "train_benchmark", "send", "battery",
+            "detectability")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -1,0 +1,77 @@
+"""Outputs of ``ctdenoise detectability``: the CSV of every row, a Markdown table and the AUC-vs-dose figure."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+COLUMNS = ("source", "dose", "method", "insert", "contrast_hu", "diameter_px", "roi_px", "channel_width_px",
+           "split", "n_present", "n_absent", "auc", "auc_lo", "auc_hi", "d_prime", "d_prime_lo", "d_prime_hi",
+           "npw_d_prime", "npw_d_prime_lo", "npw_d_prime_hi", "npw_auc", "noise_std_hu")
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    """Every (source, dose, method, insert) row, floats to 4 decimals."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items() if k in COLUMNS})
+
+
+def markdown(rows: list[dict]) -> str:
+    """One table per image source: a row per (dose, method), AUC and d' [95 % CI] per insert, NPW d'."""
+    lines = []
+    inserts = list(dict.fromkeys(row["insert"] for row in rows))
+    for source in dict.fromkeys(row["source"] for row in rows):
+        subset = [row for row in rows if row["source"] == source]
+        n = subset[0]["n_present"]
+        lines += [f"### {source} ({n} present + {subset[0]['n_absent']} absent realisations per dose, "
+                  f"{subset[0]['split']})", "",
+                  "| dose | method | " + " | ".join(f"{name}: CHO AUC / d' [95 % CI] / NPW d'" for name in inserts)
+                  + " | noise std |", "|---|---|" + "---|" * (len(inserts) + 1)]
+        for dose in dict.fromkeys(row["dose"] for row in subset):
+            for method in dict.fromkeys(row["method"] for row in subset if row["dose"] == dose):
+                cells = []
+                for name in inserts:
+                    r = next(x for x in subset if x["dose"] == dose and x["method"] == method and x["insert"] == name)
+                    cells.append(f"{r['auc']:.2f} / {r['d_prime']:.2f} [{r['d_prime_lo']:.2f}, {r['d_prime_hi']:.2f}]"
+                                 f" / {r['npw_d_prime']:.2f}")
+                noise = next(x for x in subset if x["dose"] == dose and x["method"] == method)["noise_std_hu"]
+                lines.append(f"| {dose * 100:g} % | {method} | " + " | ".join(cells) + f" | {noise:.1f} HU |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    """AUC (CHO) against dose, one panel per (source, insert), one line per method, 95 % CI as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sources = list(dict.fromkeys(row["source"] for row in rows))
+    inserts = list(dict.fromkeys(row["insert"] for row in rows))
+    methods = list(dict.fromkeys(row["method"] for row in rows))
+    fig, axes = plt.subplots(len(sources), len(inserts), figsize=(3.2 * len(inserts), 3.0 * len(sources)),
+                             squeeze=False, sharey=True)
+    for i, source in enumerate(sources):
+        for j, name in enumerate(inserts):
+            ax = axes[i][j]
+            for k, method in enumerate(methods):
+                sel = sorted((r for r in rows if r["source"] == source and r["insert"] == name
+                              and r["method"] == method), key=lambda r: r["dose"])
+                doses = [100 * r["dose"] * (1 + 0.02 * (k - len(methods) / 2)) for r in sel]  # dodge
+                ax.errorbar(doses, [r["auc"] for r in sel],
+                            yerr=[[r["auc"] - r["auc_lo"] for r in sel], [r["auc_hi"] - r["auc"] for r in sel]],
+                            marker="o", ms=3, capsize=2, lw=1, label=method)
+            ax.axhline(0.5, color="grey", lw=0.5, ls=":")
+            ax.set_xscale("log")
+            ax.set_title(f"{source}: {name}", fontsize=9)
+            ax.set_xlabel("dose (% of normal)")
+            if j == 0:
+                ax.set_ylabel("CHO AUC")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,86 @@
+"""ctdenoise detectability on the shared MITA phantom: inserts, signal-absent truth, simulated realisations,
+one realisation per network call, and the command's outputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from CTDenoiseLib.cli import main
+from CTDenoiseLib.detectability import DetectabilitySettings, crop_box, insert_geometry, make_methods
+from CTDenoiseLib.lcd_phantom import find_inserts, ground_truth, signal_absent_truth, simulate_realisations
+
+from conftest import shared_path
+
+
+@pytest.fixture
+def phantom():
+    return shared_path("lcd_ct_phantom/fbp")
+
+
+def test_four_inserts_with_the_mita_contrasts(phantom):
+    inserts = find_inserts(ground_truth(phantom))
+    assert [i.contrast_hu for i in inserts] == [14.0, 7.0, 5.0, 3.0]
+    # nominal diameters 3, 5, 7, 10 mm: the same ratios in pixels
+    diameters = np.array([i.diameter_px for i in inserts])
+    np.testing.assert_allclose(diameters / diameters[0], np.array([3, 5, 7, 10]) / 3, rtol=0.05)
+
+
+def test_signal_absent_truth_is_the_background_where_the_inserts_were(phantom):
+    truth = ground_truth(phantom)
+    absent = signal_absent_truth(truth)
+    assert find_inserts(absent) == []
+    changed = absent != truth
+    assert np.all(absent[changed] == 0.0) and changed.sum() > 300
+    assert np.array_equal(absent[~changed], truth[~changed])
+
+
+def test_simulated_realisations_differ_and_only_present_holds_the_signal(phantom):
+    truth = ground_truth(phantom)
+    present, absent = simulate_realisations(truth, 1.0, 2, seed=7)
+    assert present.shape == absent.shape == (2, *truth.shape)
+    assert not np.allclose(present[0], present[1])  # independent noise per realisation
+    insert = find_inserts(truth)[0]  # +14 HU
+    difference = (present - absent).mean(axis=0) - (truth - signal_absent_truth(truth))
+    row, column = (int(round(c)) for c in insert.centre)
+    assert abs(difference[row - 1: row + 2, column - 1: column + 2].mean()) < 25  # noise only, no offset
+
+
+def test_each_realisation_is_denoised_alone(phantom):
+    """The model row sees one realisation per call: its output cannot depend on another realisation."""
+    settings = DetectabilitySettings(models=["stresnet"], precisions=["fp32"], nlm=False)
+    box = crop_box(insert_geometry(ground_truth(phantom), settings))
+    method = make_methods(settings, box)["stresnet fp32"]
+    rng = np.random.default_rng(0)
+    image = ground_truth(phantom) + rng.normal(0, 20, (256, 256)).astype(np.float32)
+    first = method(image)
+    assert first.shape == (box[0].stop - box[0].start, box[1].stop - box[1].start)
+    method(image + rng.normal(0, 20, (256, 256)).astype(np.float32))  # another realisation in between
+    np.testing.assert_array_equal(method(image), first)
+    assert np.std(first - ground_truth(phantom)[box]) < np.std(image[box] - ground_truth(phantom)[box])
+
+
+def test_command_writes_table_csv_json_and_figure(phantom, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    status = main(["detectability", "--phantom", str(phantom), "--simulated-doses", "--models", "--bootstrap", "20",
+                   "--output-dir", str(tmp_path)])
+    assert status == 0
+    with open(tmp_path / "detectability.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 * 2 * 4  # real doses x (as acquired, nlm) x inserts
+    assert {r["split"] for r in rows} == {"loo"} and {r["n_present"] for r in rows} == {"10"}
+    for row in rows:
+        assert 0.0 <= float(row["auc"]) <= 1.0
+        assert float(row["auc_lo"]) <= float(row["auc_hi"])
+    # the normal-dose scans see the largest insert better than the 10 % dose scans
+    def auc(dose):
+        return next(float(r["auc"]) for r in rows if r["method"] == "as acquired" and float(r["dose"]) == dose
+                    and r["insert"].startswith("+5 HU"))
+    assert auc(1.0) > auc(0.1)
+    settings = json.loads((tmp_path / "detectability.json").read_text())
+    assert settings["settings"]["channels"] == 6 and len(settings["inserts"]) == 4
+    assert (tmp_path / "detectability.png").stat().st_size > 10000
+    assert "| 100 % | as acquired |" in capsys.readouterr().out
