@@ -11,12 +11,14 @@ from pathlib import Path
 
 from CTDenoiseLib.models import ModelConfig
 
+from .recipes.options import TeacherStudentOptions, UnpairedOptions, recipe_problems
+
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(TeacherStudentOptions, UnpairedOptions):  # recipe keys: recipes/options.py
     # Model
     name: str = "stresnet"
     architecture: str = "stresnet"
@@ -61,6 +63,7 @@ class TrainConfig:
     steps: int = 2000
     learning_rate: float = 1e-3
     loss: str = "l1"  # l1, mse, ssim, perceptual, or a weighted sum such as "l1+0.2*ssim"
+    recipe: str = "plain"  # plain, teacher-student, unpaired, activation-map (see recipes/)
     perceptual_weights: str = ""  # VGG-16 ImageNet weights (torchvision state dict, .pth or .safetensors)
     amp: str = "auto"  # auto: FP16 on CUDA, off on CPU (BF16 measured slower there); fp16; bf16; off
     device: str = "auto"
@@ -112,6 +115,7 @@ class TrainConfig:
             problems.append("validation_noise_scales need z_upscale 1 (the noise is low dose minus normal dose)")
         if not 0.0 < self.validation_fraction < 1.0:
             problems.append("validation_fraction must be between 0 and 1")
+        problems += recipe_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
 

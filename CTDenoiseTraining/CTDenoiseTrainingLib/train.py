@@ -36,6 +36,8 @@ from .export import build_card, export_model, study_halo
 from .losses import make_loss
 from .patches import PatchBatches, worker_count
 from .prepare import PreparedCase, prepare_cases
+from .recipes.dispatch import own_loop, paired_recipe
+from .recipes.options import recipe_differences
 from .reporting import ProgressBar, TensorBoard, write_csv
 from .sources import gather_cases, load_split, save_split
 
@@ -123,6 +125,7 @@ def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: H
 
 def _check_resumable(saved: dict, config: TrainConfig, world: int, log: Callable[[str], None]) -> None:
     differ = [key for key in RESUME_MUST_MATCH if saved["config"].get(key) != config.to_dict().get(key)]
+    differ += recipe_differences(saved["config"], config.to_dict(), TrainConfig().to_dict())
     if differ:
         raise ValueError(f"cannot resume: {', '.join(differ)} differ from the checkpoint's configuration; "
                          "start a new --run-dir to train with other settings")
@@ -164,7 +167,8 @@ def train(config: TrainConfig, command: str = "", log: Callable[[str], None] = p
     step and return without exporting (for batch jobs with a wall-time limit; continue with ``resume``)."""
     context = distributed.setup(config.device)
     try:
-        return _train(config, command, log if context.main else (lambda _: None), resume, context, stop_after)
+        run = own_loop(config.recipe) or _train  # the unpaired recipe has a loop of its own
+        return run(config, command, log if context.main else (lambda _: None), resume, context, stop_after)
     finally:
         distributed.cleanup(context)
 
@@ -247,6 +251,10 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
     dataset = PatchBatches(prepared_train, config.patch, config.batch, config.seed, context.rank, config.z_upscale,
                            normalization, noise_scale=config.noise_scale, slice_averaging=config.slice_averaging,
                            pixel_zoom=config.pixel_zoom)
+    recipe = paired_recipe(config, model, dataset, context, run_dir, bool(latest and resume), log)  # None: plain
+    if recipe and latest and resume:
+        recipe.check_resumed(restored.state.get("recipe"))
+    step_function = recipe.step if recipe else optimisation_step
     workers = worker_count(config.workers, context.world)
     loader = DataLoader(dataset, batch_size=None, sampler=range(start, config.steps), num_workers=workers,
                         pin_memory=context.device.type == "cuda", worker_init_fn=_worker_init if workers else None,
@@ -262,7 +270,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
         step = step_index + 1
         low = low.to(context.device, non_blocking=True)
         normal = normal.to(context.device, non_blocking=True)
-        loss = optimisation_step(network, low, normal, loss_function, optimizer, scaler, amp, context.device)
+        loss = step_function(network, low, normal, loss_function, optimizer, scaler, amp, context.device)
         schedule.step()
         running += float(loss.detach())
         running_steps += 1
@@ -277,7 +285,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
             row = {"step": step, "loss": round(loss_mean, 6), "learning_rate": schedule.get_last_lr()[0],
                    "train_seconds": round(train_seconds, 2),
                    "voxels_per_second_per_rank": round(running_steps * voxels_per_step / max(train_seconds, 1e-9)),
-                   **{key: round(value, 4) for key, value in metrics.items()}}
+                   **{key: round(value, 4) for key, value in metrics.items()}, **(recipe.terms() if recipe else {})}
             history.append(row)
             if progress:
                 progress.newline()
@@ -300,7 +308,8 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
             if context.main:
                 state = {"config": config.to_dict(), "world": context.world, "scheduler": schedule.state_dict(),
                          "scaler": scaler.state_dict(), "best": best, "history": history, "since_best": since_best,
-                         "running_loss": [running, running_steps], "initialised_from": initialised_from}
+                         "running_loss": [running, running_steps], "initialised_from": initialised_from,
+                         **(recipe.checkpoint_state() if recipe else {})}
                 save_checkpoint(checkpoints, step, model, optimizer, state, config.keep_checkpoints)
             distributed.barrier(context)
         if stopped_early:
@@ -328,6 +337,8 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
         card = build_card(config, command, train_cases, validation_cases, settings.to_dict(), normalization,
                           chosen_halo, measurements, {**best, "last_step": step}, history, result["seconds"],
                           context.world, str(context.device), amp, code_version(), initialised_from)
+        if recipe:
+            card["training"]["recipe"] = recipe.card()
         result.update(halo=chosen_halo)
         if config.export_dir:
             calibration_patch = (config.patch[0] // config.z_upscale, *config.patch[1:])

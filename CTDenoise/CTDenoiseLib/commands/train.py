@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..reconstruction_kernels import KERNELS
+from .train_recipes import add_recipe_arguments
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -85,6 +86,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     run_group.add_argument("--export-dir", help="model folder to export the best checkpoint to and register it in")
     run_group.add_argument("--int8", choices=("auto", "on", "off"),
                            help="make the INT8 artefact at export (auto: when OpenVINO and NNCF are installed)")
+    add_recipe_arguments(parser)
     parser.set_defaults(handler=run)
 
 

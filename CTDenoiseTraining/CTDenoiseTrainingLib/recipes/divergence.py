@@ -1,0 +1,61 @@
+"""GAN training diverges: a watch over the unpaired recipe's losses and validations that warns, and stops the run
+(the best weights so far are still exported) when the generator's validation PSNR stays far below its best."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+DISCRIMINATOR_WINS = 0.02  # mean LSGAN discriminator loss below this: it separates real from generated outright
+
+
+@dataclass
+class DivergenceWatch:
+    """Args:
+        tolerance_db: a validation this far below the best PSNR counts as diverging.
+        patience: diverging validations in a row before stopping (0: only warn).
+    """
+
+    tolerance_db: float
+    patience: int
+    in_a_row: int = 0
+    events: list[dict] = field(default_factory=list)
+
+    def losses(self, step: int, terms: dict[str, float]) -> str | None:
+        """A reason to stop at once (non-finite losses), else None."""
+        bad = [name for name, value in terms.items() if not math.isfinite(value)]
+        if bad:
+            self.events.append({"step": step, "event": "non-finite loss", "terms": bad})
+            return f"diverged at step {step}: non-finite {', '.join(bad)} loss"
+        return None
+
+    def validation(self, step: int, psnr_db: float, best_psnr_db: float,
+                   discriminator_loss: float) -> tuple[list[str], bool]:
+        """Warnings for this validation, and whether to stop.
+
+        Args:
+            step: the step validated.
+            psnr_db: this validation's mean PSNR.
+            best_psnr_db: the best mean PSNR before it.
+            discriminator_loss: mean discriminator loss since the last validation.
+        """
+        warnings = []
+        if discriminator_loss < DISCRIMINATOR_WINS:
+            warnings.append(f"warning: the discriminators win outright (mean loss {discriminator_loss:.4f}); "
+                            "the generators may collapse: consider a smaller discriminator_learning_rate")
+            self.events.append({"step": step, "event": "discriminators win", "loss": round(discriminator_loss, 5)})
+        if math.isfinite(best_psnr_db) and psnr_db < best_psnr_db - self.tolerance_db:
+            self.in_a_row += 1
+            warnings.append(f"warning: validation PSNR {psnr_db:.2f} dB is {best_psnr_db - psnr_db:.2f} dB below the "
+                            f"best ({self.in_a_row} diverging validation(s) in a row)")
+            self.events.append({"step": step, "event": "psnr below best", "psnr_db": round(psnr_db, 3),
+                                "best_psnr_db": round(best_psnr_db, 3)})
+        else:
+            self.in_a_row = 0
+        return warnings, bool(self.patience) and self.in_a_row >= self.patience
+
+    def state(self) -> dict:
+        return {"in_a_row": self.in_a_row, "events": self.events}
+
+    def restore(self, state: dict) -> None:
+        self.in_a_row, self.events = int(state.get("in_a_row", 0)), list(state.get("events", []))

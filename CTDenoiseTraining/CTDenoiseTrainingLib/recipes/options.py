@@ -1,0 +1,78 @@
+"""Configuration keys of the teacher-student and unpaired recipes, as dataclass mixins of ``TrainConfig``.
+
+Every key is a configuration-file key and a ``ctdenoise train`` option (dashes for underscores); the defaults
+leave the plain recipe exactly as it was. ``recipe_problems`` checks them for ``TrainConfig.__post_init__``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FEATURE_NETWORKS = ("teacher", "vgg")
+
+
+@dataclass
+class TeacherStudentOptions:
+    # The teacher: the same architecture trained normal dose -> normal dose (input skip removed, see teacher.py)
+    teacher_steps: int = 500  # steps of teacher training before the student (also the unpaired feature space)
+    teacher_weights: str = ""  # a trained teacher (safetensors, same architecture and size) instead of training one
+    consistency_layers: list[str] = field(default_factory=lambda: ["head", "blocks"])  # module names of the network
+    consistency_weight: float = 0.1  # student features on low dose vs teacher features on normal dose (L1)
+    contrastive_weight: float = 0.0  # 0: off; pull the output to normal dose, push it from low dose, in feature_network
+    feature_network: str = "teacher"  # teacher (its encoder at consistency_layers) or vgg (needs perceptual_weights)
+
+
+@dataclass
+class UnpairedOptions:
+    adversarial_weight: float = 1.0  # least-squares GAN, both directions
+    cycle_weight: float = 10.0  # L1 of low -> normal -> low and normal -> low -> normal
+    identity_weight: float = 5.0  # L1 of each generator on its own target domain
+    perceptual_weight: float = 1.0  # cycle consistency in feature_network's space (0: off)
+    discriminator_features: int = 16  # width of the first 3D patch-discriminator layer (doubling twice)
+    discriminator_learning_rate: float = 0.0  # 0: the generators' learning_rate
+    noise_generator_features: int = 16  # the normal -> low generator: the same family, this size
+    noise_generator_blocks: int = 2
+    divergence_db: float = 3.0  # a validation this far below the best PSNR counts as diverging
+    divergence_patience: int = 3  # stop after this many diverging validations in a row (0: only warn)
+
+
+def recipe_problems(config) -> list[str]:
+    """What is wrong with the recipe keys of a ``TrainConfig`` (empty when nothing is)."""
+    from . import ACTIVATION_MAP, PLAIN, TEACHER_STUDENT, UNPAIRED
+
+    problems = []
+    if config.recipe not in (PLAIN, TEACHER_STUDENT, UNPAIRED, ACTIVATION_MAP):
+        problems.append(f"recipe must be one of {PLAIN}, {TEACHER_STUDENT}, {UNPAIRED}, {ACTIVATION_MAP}")
+    if config.feature_network not in FEATURE_NETWORKS:
+        problems.append(f"feature_network must be one of {', '.join(FEATURE_NETWORKS)}")
+    if config.recipe in (TEACHER_STUDENT, UNPAIRED):
+        if config.z_upscale != 1:
+            problems.append(f"the {config.recipe} recipe needs z_upscale 1")
+        if config.teacher_steps < 0 or not config.consistency_layers:
+            problems.append("teacher_steps must be >= 0 and consistency_layers name at least one layer")
+        if min(config.consistency_weight, config.contrastive_weight, config.adversarial_weight, config.cycle_weight,
+               config.identity_weight, config.perceptual_weight, config.discriminator_learning_rate) < 0:
+            problems.append("recipe loss weights and learning rates must be >= 0")
+        if min(config.discriminator_features, config.noise_generator_features, config.noise_generator_blocks + 1) < 1:
+            problems.append("discriminator_features, noise_generator_features >= 1 and noise_generator_blocks >= 0")
+        uses_features = (config.contrastive_weight if config.recipe == TEACHER_STUDENT else config.perceptual_weight) > 0
+        if uses_features and config.feature_network == "vgg" and not config.perceptual_weights:
+            problems.append("feature_network vgg needs perceptual_weights (a VGG-16 ImageNet weights file, which "
+                            "CTDenoise cannot download); or use feature_network teacher")
+        if config.divergence_db <= 0 or config.divergence_patience < 0:
+            problems.append("divergence_db must be > 0 and divergence_patience >= 0")
+    return problems
+
+
+# Changing these between a run and its resumption would silently train something else (a saved configuration
+# without a key was made before recipes existed, i.e. with its default).
+RECIPE_MUST_MATCH = ("recipe", "teacher_steps", "teacher_weights", "consistency_layers", "consistency_weight",
+                     "contrastive_weight", "feature_network", "adversarial_weight", "cycle_weight", "identity_weight",
+                     "perceptual_weight", "discriminator_features", "discriminator_learning_rate",
+                     "noise_generator_features", "noise_generator_blocks", "perceptual_weights")
+
+
+def recipe_differences(saved: dict, current: dict, defaults: dict) -> list[str]:
+    """Recipe keys whose value differs between a checkpoint's configuration and this run's."""
+    keys = RECIPE_MUST_MATCH if current.get("recipe", "plain") != "plain" else ("recipe",)
+    return [key for key in keys if saved.get(key, defaults.get(key)) != current.get(key)]
