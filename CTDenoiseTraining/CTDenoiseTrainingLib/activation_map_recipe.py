@@ -1,0 +1,110 @@
+"""Activation-map fine-tuning (Han & Baek 2022): after ordinary training, weight what the loss sees by a lesion
+classifier's activation map of the normal-dose patch, so that small lesions count more than flat background.
+
+Two variants (``ActivationMapOptions.variant``):
+
+- ``multiply`` (the paper's): train on pairs (low dose x map, normal dose x map), in the network's normalised
+  intensities;
+- ``weight``: train on the plain pairs with the per-voxel loss weighted by ``floor + (1 - floor) x map``.
+
+Maps: the classifier's CAM (``lesion_classifier.LesionCNN.cam``) of every axial slice of the normal-dose patch
+(HU), normalised to [0, 1] per slice. The step has the signature of ``train.optimisation_step`` so the plain loop
+can run it; ``ActivationMapRecipe`` offers what the recipe dispatcher asks of a recipe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .lesion_classifier import LesionCNN, to_input
+
+VARIANTS = ("multiply", "weight")
+
+
+@dataclass(frozen=True)
+class ActivationMapOptions:
+    """Configuration of the recipe, recorded in the model card."""
+
+    classifier: str = ""  # the lesion classifier's safetensors file
+    variant: str = "multiply"  # multiply (the paper's pairs x map) or weight (map-weighted per-voxel loss)
+    floor: float = 0.1  # weight variant: weight where the map is 0
+    classifier_features: int = 16
+
+    def problems(self) -> list[str]:
+        """What is wrong with the options (empty when nothing is)."""
+        found = []
+        if self.variant not in VARIANTS:
+            found.append(f"activation-map variant must be one of {', '.join(VARIANTS)}")
+        if not 0.0 <= self.floor <= 1.0:
+            found.append("activation-map floor must be in [0, 1]")
+        return found
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def activation_maps(classifier: LesionCNN, normal_hu: torch.Tensor) -> torch.Tensor:
+    """(N, 1, Z, Y, X) normal-dose HU -> maps of the same shape in [0, 1], one CAM per axial slice."""
+    n, c, z, y, x = normal_hu.shape
+    slices = normal_hu.permute(0, 2, 1, 3, 4).reshape(n * z, c, y, x)
+    maps = classifier.cam(to_input(slices))
+    return maps.reshape(n, z, 1, y, x).permute(0, 2, 1, 3, 4)
+
+
+def map_weighted_l1(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Sum of weight x |error| over the sum of the weights."""
+    return (weights * (prediction - target).abs()).sum() / weights.sum().clamp_min(1e-12)
+
+
+class ActivationMapRecipe:
+    """The recipe object: ``step`` replaces the plain optimisation step.
+
+    Args:
+        options: the recipe's configuration.
+        classifier: the trained lesion classifier (frozen).
+        denormalise: maps the network's normalised intensities back to HU (for the classifier's input).
+    """
+
+    def __init__(self, options: ActivationMapOptions, classifier: LesionCNN, denormalise) -> None:
+        problems = options.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.options = options
+        self.classifier = classifier.eval().requires_grad_(False)
+        self.denormalise = denormalise
+        self.mean_map = 0.0
+
+    def step(self, network: torch.nn.Module, low: torch.Tensor, normal: torch.Tensor, loss_function,
+             optimizer: torch.optim.Optimizer, scaler, amp: str, device: torch.device) -> torch.Tensor:
+        """One optimisation step on a (low, normal) batch of normalised patches; returns the loss."""
+        maps = activation_maps(self.classifier.to(device), self.denormalise(normal)).to(normal.dtype)
+        self.mean_map = float(maps.mean())
+        if self.options.variant == "multiply":
+            loss = loss_function(network(low * maps), normal * maps)
+        else:
+            weights = self.options.floor + (1.0 - self.options.floor) * maps
+            loss = map_weighted_l1(network(low), normal, weights)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return loss
+
+    def terms(self) -> dict:
+        """Extra columns of the training history."""
+        return {"mean_activation_map": round(self.mean_map, 4)}
+
+    def checkpoint_state(self) -> dict:
+        return {"recipe": {"activation_map": self.options.to_dict()}}
+
+    def check_resumed(self, saved: dict | None) -> None:
+        if saved and saved.get("activation_map") != self.options.to_dict():
+            raise ValueError("cannot resume: the activation-map options differ from the checkpoint's")
+
+    def card(self) -> dict:
+        """What the model card records about the recipe."""
+        return {"name": "activation-map", "maps": "CAM of the lesion classifier per axial slice of the normal-dose "
+                                                  "patch, normalised to [0, 1]", **self.options.to_dict()}
