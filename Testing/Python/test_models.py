@@ -27,6 +27,9 @@ def test_an_untrained_network_starts_as_the_identity(architecture: str) -> None:
 
 @pytest.mark.parametrize("architecture", ["srresnet", "stresnet"])
 def test_receptive_field_matches_an_impulse_response(architecture: str) -> None:
+    # Seeded: with some random weights the rectifiers zero the impulse's outermost path (the test then failed or
+    # passed depending on which tests had drawn random numbers before it).
+    torch.manual_seed(0)
     model = build_model(ModelConfig(architecture, features=4, blocks=2)).double().eval()
     torch.nn.init.normal_(model.tail.weight)  # a trained tail is not zero
     radius = receptive_field_radius(model)
