@@ -189,9 +189,11 @@ def _header(path: Path):
 
 def _association_failure(node: DicomNode, association, seen: dict, timeout_s: float) -> str:
     answer = seen["answer"]
-    if association.is_rejected and answer is not None:
-        return (f"DICOM node {node} rejected the association ({answer.result_str.lower()}, by the "
-                f"{answer.source_str.lower()}: {answer.reason_str.lower()}); check the called and calling AE titles "
+    if association.is_rejected:
+        # pynetdicom may mark the association rejected before our handler has seen the answer: details if we have them.
+        details = (f" ({answer.result_str.lower()}, by the {answer.source_str.lower()}: {answer.reason_str.lower()})"
+                   if answer is not None else "")
+        return (f"DICOM node {node} rejected the association{details}; check the called and calling AE titles "
                 f"with the node's administrator.")
     if not seen["connected"]:
         return (f"Cannot connect to DICOM node {node}: no connection to {node.host}:{node.port} within "
