@@ -139,7 +139,9 @@ def send_series(folder: str | os.PathLike, node: DicomNode, calling_ae_title: st
     handlers = [(evt.EVT_CONN_OPEN, lambda event: seen.update(connected=True)),
                 (evt.EVT_ACSE_RECV, lambda event: seen.update(answer=event.primitive))]
     with _quiet_pynetdicom():
+        started = time.monotonic()
         association = ae.associate(node.host, node.port, ae_title=node.ae_title, evt_handlers=handlers)
+        seen["seconds"] = time.monotonic() - started
         if not association.is_established:
             raise CTDenoiseError(_association_failure(node, association, seen, timeout_s),
                                  f"The series in '{folder}' is unchanged; send it again with "
@@ -189,8 +191,11 @@ def _header(path: Path):
 
 def _association_failure(node: DicomNode, association, seen: dict, timeout_s: float) -> str:
     answer = seen["answer"]
-    if association.is_rejected:
-        # pynetdicom may mark the association rejected before our handler has seen the answer: details if we have them.
+    # pynetdicom can see a refusing node close the connection before it parses (or we see) the A-ASSOCIATE-RJ, and
+    # then marks the association aborted, not rejected: a connected node that ended it well before the timeout
+    # refused it.
+    closed_early = seen["connected"] and association.is_aborted and seen.get("seconds", timeout_s) < 0.5 * timeout_s
+    if association.is_rejected or closed_early:
         details = (f" ({answer.result_str.lower()}, by the {answer.source_str.lower()}: {answer.reason_str.lower()})"
                    if answer is not None else "")
         return (f"DICOM node {node} rejected the association{details}; check the called and calling AE titles "
