@@ -173,15 +173,20 @@ def train(config: TrainConfig, command: str = "", log: Callable[[str], None] = p
         distributed.cleanup(context)
 
 
-def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume: bool,
-           context: distributed.Context, stop_after: int | None) -> dict:
-    started = time.perf_counter()
+def prepare_process(config: TrainConfig, context: distributed.Context) -> str:
+    """Threads per rank, the seed and the mixed-precision mode every recipe's loop starts with; returns the amp."""
     if config.threads:
         torch.set_num_threads(config.threads)
     elif context.distributed and context.device.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // context.world))
     torch.manual_seed(config.seed)
-    amp = resolve_amp(config.amp, context.device)
+    return resolve_amp(config.amp, context.device)
+
+
+def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume: bool,
+           context: distributed.Context, stop_after: int | None) -> dict:
+    started = time.perf_counter()
+    amp = prepare_process(config, context)
     loss_function = make_loss(config.loss, config.perceptual_weights)  # fails now, not after data preparation
     run_dir = Path(config.run_dir)
     checkpoints = run_dir / "checkpoints"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -37,7 +36,7 @@ from ..patches import worker_count
 from ..prepare import prepare_cases
 from ..reporting import ProgressBar, TensorBoard, write_csv
 from ..train import VALIDATION_SEED_OFFSET, _check_resumable, _worker_init, initialise_from, model_to_fine_tune, \
-    resolve_amp, validate
+    prepare_process, validate
 from .collective import broadcast_parameters, check_in_sync
 from .cycle_networks import CycleNetworks
 from .cycle_step import CycleWeights, cycle_step
@@ -83,12 +82,7 @@ def train_unpaired(config: TrainConfig, command: str, log: Callable[[str], None]
                    context: distributed.Context, stop_after: int | None) -> dict:
     """Train (or continue) an unpaired run; the signature of ``train._train``."""
     started = time.perf_counter()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    elif context.distributed and context.device.type == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // context.world))
-    torch.manual_seed(config.seed)
-    amp = resolve_amp(config.amp, context.device)
+    amp = prepare_process(config, context)
     run_dir = Path(config.run_dir)
     checkpoints = run_dir / "checkpoints"
     latest = latest_checkpoint(checkpoints)
