@@ -11,7 +11,7 @@ import shutil
 import time
 from typing import Callable, Sequence
 
-from .process_runner import ProcessRunner, RunResult, RunState
+from .process_runner import ProcessRunner, RunResult, RunState, wait_for
 
 RunnerFactory = Callable[..., ProcessRunner]  # (args, on_finished=...) -> a ProcessRunner not yet started
 
@@ -76,15 +76,7 @@ class CommandSequence:
 
     def wait(self, timeout: float | None = None, idle: Callable[[], None] | None = None) -> RunResult:
         """Block until the sequence ends (scripts and tests); cancels it after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.poll():
-            if deadline is not None and time.monotonic() > deadline:
-                self.cancel()
-                deadline = None
-            if idle:
-                idle()
-            time.sleep(0.02)
-        return self.result
+        return wait_for(self, timeout, idle)
 
     def _finish(self) -> None:
         if self.state.finished:

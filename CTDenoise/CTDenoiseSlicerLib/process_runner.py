@@ -201,15 +201,7 @@ class ProcessRunner:
     def wait(self, timeout: float | None = None, idle: Callable[[], None] | None = None) -> RunResult:
         """Block until the run ends (scripts, tests, the self-test); cancels it after ``timeout`` seconds.
         ``idle`` runs between polls (``slicer.app.processEvents`` keeps Slicer's window painted)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.poll():
-            if deadline is not None and time.monotonic() > deadline:
-                self.cancel()
-                deadline = None
-            if idle:
-                idle()
-            time.sleep(0.02)
-        return self.result
+        return wait_for(self, timeout, idle)
 
     def _finish(self, return_code: int | None) -> None:
         if self._process is not None and os.name != "nt":
@@ -233,3 +225,22 @@ class ProcessRunner:
             # after the callback: on success it reads the output from the temporary folder
             if self.temp_dir and (state is RunState.CANCELLED or not self.keep_temp):
                 shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def wait_for(job, timeout: float | None = None, idle: Callable[[], None] | None = None) -> RunResult:
+    """Poll ``job`` (a runner or a sequence of runs) until it ends, cancelling it after ``timeout`` seconds.
+
+    Args:
+        job: anything with ``poll() -> bool``, ``cancel()`` and ``result``.
+        timeout: seconds before it is cancelled (None: never).
+        idle: called between polls (``slicer.app.processEvents`` keeps Slicer's window painted).
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not job.poll():
+        if deadline is not None and time.monotonic() > deadline:
+            job.cancel()
+            deadline = None
+        if idle:
+            idle()
+        time.sleep(0.02)
+    return job.result
