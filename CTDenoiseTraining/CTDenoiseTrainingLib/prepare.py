@@ -20,12 +20,13 @@ from typing import Callable
 import numpy as np
 
 from CTDenoiseLib.hu import check_ct_values, to_int16_hu
+from CTDenoiseLib.registry import sha256_of
 from CTDenoiseLib.simulation import DoseSimulation, simulate_volume, thicken_slices
 from CTDenoiseLib.volume_io import Volume, read_volume
 
 from .sources import Case
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: sources fingerprinted by content (2: by path, size and mtime)
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,11 @@ class PreparedCase:
 
 
 def _fingerprint(path: str) -> list:
+    # By content, not path or modification time: a data folder copied or re-mounted (fresh mtimes every session
+    # on a cluster's scratch) keeps its cache, which otherwise costs the whole simulation again.
     source = Path(path)
     files = sorted(source.iterdir()) if source.is_dir() else [source]
-    return [str(source.resolve())] + [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()]
+    return [[f.name, sha256_of(f)] for f in files if f.is_file()]
 
 
 def realisation_settings(settings: DoseSimulation, variants: list[dict] | None, realisation: int) -> DoseSimulation:

@@ -176,3 +176,24 @@ def test_the_simulation_cache_key_follows_the_seed_that_made_it(tmp_path: Path) 
     assert case_key(simulated, 0, settings, 2, 1) != case_key(simulated, 1, settings, 2, 1)
     assert case_key(simulated, 0, settings, 2, 1) != case_key(simulated, 0, DoseSimulation(dose=0.1, seed=1), 2, 1)
     assert case_key(paired, 0, settings, 2, 1) == case_key(paired, 3, settings, 2, 1)  # real pairs: no seed
+
+
+def test_the_simulation_cache_follows_the_content_of_the_sources_not_their_path_or_time(tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    from CTDenoiseTrainingLib.prepare import case_key
+    from CTDenoiseTrainingLib.sources import Case
+
+    settings = DoseSimulation(dose=0.1, seed=0)
+    original = tmp_path / "first" / "a.nrrd"
+    original.parent.mkdir()
+    original.write_bytes(b"volume bytes")
+    key = case_key(Case("a", "a", str(original)), 0, settings, 2, 1)
+    copy = tmp_path / "copied" / "a.nrrd"  # the data folder copied again, with a fresh modification time
+    copy.parent.mkdir()
+    shutil.copy(original, copy)
+    os.utime(copy, (1, 1))
+    assert case_key(Case("a", "a", str(copy)), 0, settings, 2, 1) == key
+    copy.write_bytes(b"volume bytez")  # same size, other content
+    assert case_key(Case("a", "a", str(copy)), 0, settings, 2, 1) != key
