@@ -17,11 +17,12 @@ import traceback
 
 from . import __version__
 from .errors import CTDenoiseError, Terminated
-from .native_stderr import set_echo
+from .io.native_stderr import set_echo
 from .progress import JsonProgress
 
-COMMANDS = ("denoise", "simulate", "models", "train", "demo", "evaluate", "radiomics", "radiomics_study", "quantize", "benchmark", "train_benchmark", "send", "battery",
-            "detectability")
+COMMANDS = ("denoise", "simulate", "models", "demo", "evaluate", "radiomics", "radiomics_study", "quantize", "benchmark",
+            "send", "battery", "detectability")
+TRAINING_PACKAGE = "CTDenoiseTrainingLib"  # optional: its commands (train, train-benchmark) appear when importable
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -36,9 +37,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ctdenoise {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of unexpected errors")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"{__package__}.commands.{name}").add_parser(subcommands)
+    for module in command_modules():
+        importlib.import_module(module).add_parser(subcommands)
     return parser
+
+
+def command_modules() -> list[str]:
+    """The modules of the subcommands: the engine's, then the training package's when it is installed.
+
+    The engine never imports training code otherwise; without ``CTDenoiseTrainingLib`` the command line simply
+    has no ``train`` and ``train-benchmark``.
+
+    Returns:
+        Dotted module names, each with an ``add_parser(subcommands)`` function.
+    """
+    modules = [f"{__package__}.commands.{name}" for name in COMMANDS]
+    try:
+        training = importlib.import_module(f"{TRAINING_PACKAGE}.commands")
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith(TRAINING_PACKAGE):
+            raise
+        return modules
+    return modules + [f"{TRAINING_PACKAGE}.commands.{name}" for name in training.COMMANDS]
 
 
 def _report(message: str, args: argparse.Namespace) -> None:

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from .noise_estimate import NoiseEstimate
+    from .evaluation.noise_estimate import NoiseEstimate
 
 
 class Progress:

@@ -17,7 +17,7 @@ DISTRIBUTIONS = ("torch", "numpy", "SimpleITK", "pydicom", "scipy", "safetensors
 
 
 # CPU flags with INT8 dot-product instructions; the engine's --precision auto takes INT8 only where one is
-# present (CTDenoiseLib.precision_auto.INT8_FAST_FLAGS; a test keeps the two equal).
+# present (CTDenoiseLib.runtime.precision_auto.INT8_FAST_FLAGS; a test keeps the two equal).
 INT8_FAST_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 

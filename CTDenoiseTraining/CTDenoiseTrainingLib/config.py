@@ -97,7 +97,7 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions):  # recipe keys: recip
             problems.append("tensorboard and int8 must be auto, on or off")
         if self.steps < 1 or self.batch < 1 or self.validate_every < 1 or self.checkpoint_every < 0:
             problems.append("steps, batch and validate_every must be >= 1, checkpoint_every >= 0")
-        from CTDenoiseLib.reconstruction_kernels import KERNELS
+        from CTDenoiseLib.simulation.kernels import KERNELS
 
         if not self.kernels or any(kernel not in KERNELS for kernel in self.kernels):
             problems.append(f"kernels must be a non-empty list of {', '.join(KERNELS)}")

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 
 from CTDenoiseLib import __version__
-from CTDenoiseLib.backends import TorchRunner
-from CTDenoiseLib.halo_study import choose_halo
+from CTDenoiseLib.runtime.backends import TorchRunner
+from CTDenoiseLib.inference.halo_study import choose_halo
 from CTDenoiseLib.hu import HUNormalization
-from CTDenoiseLib.metrics import QUALITY_WINDOW
-from CTDenoiseLib.model_files import save_model
+from CTDenoiseLib.evaluation.metrics import QUALITY_WINDOW
+from CTDenoiseLib.models.files import save_model
 from CTDenoiseLib.models import ModelConfig, receptive_field_radius
-from CTDenoiseLib.registry import REGISTRY_NAME, read_registry, register_model
+from CTDenoiseLib.models.registry import REGISTRY_NAME, read_registry, register_model
 
 from .config import TrainConfig
 from .sources import Case
@@ -52,8 +52,8 @@ def make_int8(name: str, calibration: list[str], patch: tuple[int, int, int], mo
     if mode == "off":
         return None, "not made (int8 off); run `ctdenoise quantize` later"
     try:
-        from CTDenoiseLib.model_files import load_model
-        from CTDenoiseLib.quantization import CalibrationSettings, quantize_registered
+        from CTDenoiseLib.models.files import load_model
+        from CTDenoiseLib.runtime.quantization import CalibrationSettings, quantize_registered
 
         summary = quantize_registered(load_model(name), calibration, CalibrationSettings(patches=32, patch=patch))
     except Exception as error:  # missing OpenVINO/NNCF, or a network the quantizer cannot take

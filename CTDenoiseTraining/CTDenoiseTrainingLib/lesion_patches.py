@@ -24,7 +24,7 @@ TEST_PATIENT = "LIDC-IDRI-0003"
 
 def phantom_patches(root: Path, realisations: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
     """(patches, labels) from the phantom's 100 % dose scans, realisations chosen by ``realisations``."""
-    from CTDenoiseLib.lcd_phantom import find_inserts, ground_truth, real_realisations, roi
+    from CTDenoiseLib.simulation.lcd_phantom import find_inserts, ground_truth, real_realisations, roi
 
     present, absent = real_realisations(Path(root), 1.0)
     inserts = find_inserts(ground_truth(Path(root)))
@@ -40,7 +40,7 @@ def lidc_patches(case: Path, negatives_per_slice: int = 3, seed: int = 0) -> tup
     """(patches, labels) from one LIDC case folder (``image.nrrd`` and ``nodule_consensus50.nrrd``)."""
     from scipy import ndimage
 
-    from CTDenoiseLib.volume_io import read_volume
+    from CTDenoiseLib.io.volumes import read_volume
 
     image = read_volume(Path(case) / "image.nrrd").array.astype(np.float32)
     mask = read_volume(Path(case) / "nodule_consensus50.nrrd").array > 0

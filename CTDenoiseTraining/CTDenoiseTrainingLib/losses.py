@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from CTDenoiseLib.metrics import QUALITY_WINDOW
+from CTDenoiseLib.evaluation.metrics import QUALITY_WINDOW
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 DATA_RANGE = (QUALITY_WINDOW[1] - QUALITY_WINDOW[0]) / 1000.0  # in normalised units

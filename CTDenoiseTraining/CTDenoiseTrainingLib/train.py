@@ -21,13 +21,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 
-from CTDenoiseLib.backends import TorchRunner
+from CTDenoiseLib.runtime.backends import TorchRunner
 from CTDenoiseLib.hu import HUNormalization
-from CTDenoiseLib.inference import denoise_hu
-from CTDenoiseLib.metrics import psnr, ssim
-from CTDenoiseLib.model_files import LoadedModel, load_model
+from CTDenoiseLib.inference.tiled import denoise_hu
+from CTDenoiseLib.evaluation.metrics import psnr, ssim
+from CTDenoiseLib.models.files import LoadedModel, load_model
 from CTDenoiseLib.models import build_model, receptive_field_radius
-from CTDenoiseLib.simulation import DoseSimulation
+from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 from . import distributed
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -350,7 +350,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
             result["exported"] = export_model(model, model_config, card, Path(config.export_dir), config.name,
                                               [case.normal for case in train_cases], calibration_patch, config.int8, log)
         else:
-            from CTDenoiseLib.model_files import save_model
+            from CTDenoiseLib.models.files import save_model
 
             save_model(model, model_config, card, run_dir, config.name)
     distributed.barrier(context)

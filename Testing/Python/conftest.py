@@ -23,7 +23,7 @@ def shared_path(relative: str) -> Path:
 def lidc_crop(tmp_path: Path) -> Path:
     """LIDC-IDRI-0003 (the shipped models never saw it: not trained on, not their validation case), all 11
     slices, central 128x128, as NRRD."""
-    from CTDenoiseLib.volume_io import Volume, read_volume, write_volume
+    from CTDenoiseLib.io.volumes import Volume, read_volume, write_volume
 
     volume = read_volume(shared_path("lidc/LIDC-IDRI-0003/image.nrrd"))
     crop = np.ascontiguousarray(volume.array[:, 192:320, 192:320])

@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from CTDenoiseLib.battery import LOW_DOSE, NLM, NLM_ORACLE, DIFFUSION, classical_methods, run_battery
-from CTDenoiseLib.battery_grid import Grid
-from CTDenoiseLib.battery_report import verdicts
-from CTDenoiseLib.classical_denoisers import DiffusionSettings, NlmSettings
+from CTDenoiseLib.evaluation.battery import LOW_DOSE, NLM, NLM_ORACLE, DIFFUSION, classical_methods, run_battery
+from CTDenoiseLib.evaluation.battery_grid import Grid
+from CTDenoiseLib.evaluation.battery_report import verdicts
+from CTDenoiseLib.evaluation.classical_denoisers import DiffusionSettings, NlmSettings
 
 
 @pytest.fixture(scope="module")
 def phantom_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from CTDenoiseLib.phantom import chest_phantom
-    from CTDenoiseLib.volume_io import write_volume
+    from CTDenoiseLib.simulation.phantom import chest_phantom
+    from CTDenoiseLib.io.volumes import write_volume
 
     path = tmp_path_factory.mktemp("battery") / "chest.nrrd"
     write_volume(chest_phantom((6, 96, 96), 1.5), path)
@@ -94,8 +94,8 @@ def test_the_command_writes_csv_markdown_and_heat_map(phantom_case: Path, tmp_pa
 def test_the_phantom_enters_with_its_real_doses_and_two_references() -> None:
     from conftest import shared_path
 
-    from CTDenoiseLib.battery import make_scene
-    from CTDenoiseLib.battery_grid import Condition
+    from CTDenoiseLib.evaluation.battery import make_scene
+    from CTDenoiseLib.evaluation.battery_grid import Condition
 
     folder = shared_path("lcd_ct_phantom")
     grid = Grid(phantom=str(folder))
@@ -108,7 +108,7 @@ def test_the_phantom_enters_with_its_real_doses_and_two_references() -> None:
 
 
 def test_tuning_returns_the_candidates_with_the_best_mean_psnr(phantom_case: Path) -> None:
-    from CTDenoiseLib.battery import DIFFUSION_CHOICES, NLM_STRENGTHS, tune_baselines
+    from CTDenoiseLib.evaluation.battery import DIFFUSION_CHOICES, NLM_STRENGTHS, tune_baselines
 
     grid = Grid(cases={"synthetic chest": str(phantom_case)}, doses=[0.1], thicknesses=["native"],
                 pixels=["native"], exposure_control=[True], kernels=["hann"])

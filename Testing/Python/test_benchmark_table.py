@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from CTDenoiseLib.benchmark import BenchmarkReport, RowResult, RowSpec
-from CTDenoiseLib.benchmark_table import render
-from CTDenoiseLib.cpu_peak import CPUInfo, cpu_info
+from CTDenoiseLib.benchmark.rows import BenchmarkReport, RowResult, RowSpec
+from CTDenoiseLib.benchmark.table import render
+from CTDenoiseLib.benchmark.cpu_peak import CPUInfo, cpu_info
 from tiny_models import real_ct, register_tiny_models, write_crop
 
 ZEN4 = CPUInfo("AMD EPYC", "AuthenticAMD", 2, 2.6, frozenset({"fma", "avx2", "avx512f", "avx512_vnni"}))

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from CTDenoiseLib.volume_io import read_volume
+from CTDenoiseLib.io.volumes import read_volume
 
 
 def test_demo_on_the_embedded_phantom_denoises_and_reports_quality(tmp_path: Path) -> None:

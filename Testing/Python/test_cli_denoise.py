@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from CTDenoiseLib.volume_io import read_volume
+from CTDenoiseLib.io.volumes import read_volume
 
 ENGINE = [sys.executable, "-m", "CTDenoiseLib"]
 

@@ -13,8 +13,8 @@ import pytest
 import SimpleITK as sitk
 
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.pipeline import blend, prepare_engine
-from CTDenoiseLib.volume_io import read_volume
+from CTDenoiseLib.inference.pipeline import blend, prepare_engine
+from CTDenoiseLib.io.volumes import read_volume
 
 ENGINE = [sys.executable, "-m", "CTDenoiseLib"]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from CTDenoiseLib.cli import main
-from CTDenoiseLib.detectability import DetectabilitySettings, crop_box, insert_geometry, make_methods
-from CTDenoiseLib.lcd_phantom import find_inserts, ground_truth, signal_absent_truth, simulate_realisations
+from CTDenoiseLib.evaluation.detectability import DetectabilitySettings, crop_box, insert_geometry, make_methods
+from CTDenoiseLib.simulation.lcd_phantom import find_inserts, ground_truth, signal_absent_truth, simulate_realisations
 
 from conftest import shared_path
 

@@ -19,9 +19,9 @@ import pydicom
 import pytest
 
 from CTDenoiseLib.cli import main
-from CTDenoiseLib.dicom_output import Derivation, match_slices, plan_dicom_output, write_derived_series
+from CTDenoiseLib.io.dicom_output import Derivation, match_slices, plan_dicom_output, write_derived_series
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.volume_io import Volume, read_volume
+from CTDenoiseLib.io.volumes import Volume, read_volume
 from dicom_helpers import JPEG2000_DICOM, LIDC_DICOM, dciodvfy_errors, real_series, register_changing_model, snapshot
 
 SERIES = {"lidc": LIDC_DICOM, "jpeg2000": JPEG2000_DICOM}
@@ -214,7 +214,7 @@ def test_bad_requests_are_refused_in_one_line_before_the_model_loads(case: str, 
     names = {"lidc": str(lidc), "copy": str(copy), "full": str(full), "file": str(tmp_path / "file"),
              "nrrd": str(real_series("lidc/LIDC-IDRI-0003/image.nrrd")), "new": str(tmp_path / "new"),
              "tmp": str(tmp_path)}
-    monkeypatch.setattr("CTDenoiseLib.pipeline.load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    monkeypatch.setattr("CTDenoiseLib.inference.pipeline.load_model", lambda *a, **k: pytest.fail("the model was loaded"))
     before = snapshot(tmp_path)
     code, _, stderr = run_cli("denoise", *[argument.format(**names) for argument in arguments])
     assert code != 0
@@ -225,16 +225,16 @@ def test_bad_requests_are_refused_in_one_line_before_the_model_loads(case: str, 
 
 def test_a_model_that_changes_the_slice_count_is_refused_before_denoising(tmp_path: Path, monkeypatch) -> None:
     from CTDenoiseLib.hu import HUNormalization
-    from CTDenoiseLib.model_files import save_model
+    from CTDenoiseLib.models.files import save_model
     from CTDenoiseLib.models import ModelConfig, build_model
-    from CTDenoiseLib.registry import register_model
+    from CTDenoiseLib.models.registry import register_model
 
     config = ModelConfig("stresnet", features=4, blocks=1, z_upscale=2)
     card = {"hu_normalization": HUNormalization().to_dict(), "inference": {"halo": 4}}
     weights, card_path = save_model(build_model(config), config, card, tmp_path / "models", "thin")
     register_model(tmp_path / "models", "thin", weights, card_path)
     monkeypatch.setenv("CTDENOISE_MODEL_DIRS", str(tmp_path / "models"))
-    monkeypatch.setattr("CTDenoiseLib.pipeline.denoise_hu", lambda *a, **k: pytest.fail("denoising started"))
+    monkeypatch.setattr("CTDenoiseLib.inference.pipeline.denoise_hu", lambda *a, **k: pytest.fail("denoising started"))
     code, _, stderr = run_cli("denoise", str(real_series(LIDC_DICOM)), str(tmp_path / "out"), "--output-format",
                               "dicom", "--model", "thin", "--precision", "fp32", "--device", "cpu")
     assert code == 1 and "makes 2 slices per input slice" in stderr.strip().splitlines()[-1]

@@ -13,10 +13,10 @@ import pytest
 
 from CTDenoiseLib.cli import main
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.evaluation import evaluate_case, parse_roi, summarise
-from CTDenoiseLib.lpips_metric import lpips_unavailable_reason
-from CTDenoiseLib.metrics import find_homogeneous_roi, noise_std, seed_psnr_ssim
-from CTDenoiseLib.volume_io import Volume, write_volume
+from CTDenoiseLib.evaluation.quality import evaluate_case, parse_roi, summarise
+from CTDenoiseLib.evaluation.lpips_metric import lpips_unavailable_reason
+from CTDenoiseLib.evaluation.metrics import find_homogeneous_roi, noise_std, seed_psnr_ssim
+from CTDenoiseLib.io.volumes import Volume, write_volume
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
@@ -125,7 +125,7 @@ def test_lpips_path_feeds_windowed_three_channel_slices(monkeypatch: pytest.Monk
 
     import torch
 
-    from CTDenoiseLib import lpips_metric
+    from CTDenoiseLib.evaluation import lpips_metric
 
     seen = []
 

@@ -42,7 +42,7 @@ def quantized_tiny(quantized_once: Path, tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_quantize_registers_checksummed_artefacts(quantized_tiny: Path) -> None:
-    from CTDenoiseLib.registry import find_model, sha256_of
+    from CTDenoiseLib.models.registry import find_model, sha256_of
 
     entry = find_model("stresnet")
     assert set(entry.extra) == {"int8", "int8-bin", "int8-info"}
@@ -54,8 +54,8 @@ def test_quantize_registers_checksummed_artefacts(quantized_tiny: Path) -> None:
 
 
 def test_tampered_int8_artefact_is_not_loaded(quantized_tiny: Path) -> None:
-    from CTDenoiseLib.backends import Choice, make_runner
-    from CTDenoiseLib.model_files import load_model
+    from CTDenoiseLib.runtime.backends import Choice, make_runner
+    from CTDenoiseLib.models.files import load_model
 
     loaded = load_model("stresnet")
     make_runner(loaded, Choice("int8", "cpu"))  # loads while intact
@@ -68,9 +68,9 @@ def test_tampered_int8_artefact_is_not_loaded(quantized_tiny: Path) -> None:
 
 
 def test_int8_made_from_other_weights_is_refused(quantized_tiny: Path) -> None:
-    from CTDenoiseLib.backends import Choice, make_runner
-    from CTDenoiseLib.model_files import load_model
-    from CTDenoiseLib.registry import find_model, register_model
+    from CTDenoiseLib.runtime.backends import Choice, make_runner
+    from CTDenoiseLib.models.files import load_model
+    from CTDenoiseLib.models.registry import find_model, register_model
 
     entry = find_model("stresnet")
     info_path = entry.extra["int8-info"].path
@@ -85,12 +85,12 @@ def test_int8_made_from_other_weights_is_refused(quantized_tiny: Path) -> None:
 def test_shipped_stresnet_int8_agrees_with_fp32_on_real_ct(monkeypatch: pytest.MonkeyPatch) -> None:
     """LIDC-IDRI-0003 (neither training, calibration nor validation data): 8 whole slices get 10 % dose noise
     (projection-domain, so whole slices), then a central 160x160 crop is denoised to keep the test fast."""
-    from CTDenoiseLib.backends import Choice, make_runner
-    from CTDenoiseLib.inference import denoise_hu
-    from CTDenoiseLib.metrics import psnr
-    from CTDenoiseLib.model_files import load_model
-    from CTDenoiseLib.simulation import DoseSimulation, simulate_volume
-    from CTDenoiseLib.volume_io import read_volume
+    from CTDenoiseLib.runtime.backends import Choice, make_runner
+    from CTDenoiseLib.inference.tiled import denoise_hu
+    from CTDenoiseLib.evaluation.metrics import psnr
+    from CTDenoiseLib.models.files import load_model
+    from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_volume
+    from CTDenoiseLib.io.volumes import read_volume
 
     monkeypatch.delenv("CTDENOISE_MODEL_DIRS", raising=False)
     monkeypatch.setenv("HOME", "/nonexistent")  # only the shipped registry
@@ -98,7 +98,7 @@ def test_shipped_stresnet_int8_agrees_with_fp32_on_real_ct(monkeypatch: pytest.M
     slices = replace(volume, array=np.ascontiguousarray(volume.array[:8]))
     low = np.ascontiguousarray(simulate_volume(slices, DoseSimulation(dose=0.1, seed=3)).array[:, 176:336, 176:336])
     reference = slices.array[:, 176:336, 176:336].astype(np.float32)
-    from CTDenoiseLib.registry import SHIPPED_DIR
+    from CTDenoiseLib.models.registry import SHIPPED_DIR
 
     if not (SHIPPED_DIR / "registry.json").is_file():
         pytest.skip(f"no shipped models in {SHIPPED_DIR}")

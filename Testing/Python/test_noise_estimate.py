@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from CTDenoiseLib.noise_estimate import estimate_noise_std
-from CTDenoiseLib.simulation import DoseSimulation, simulate_low_dose_hu
+from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
+from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_low_dose_hu
 
 
 def _water_cylinder(slices: int = 4, size: int = 160) -> np.ndarray:

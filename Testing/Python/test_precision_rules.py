@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from CTDenoiseLib import backends
+from CTDenoiseLib.runtime import backends
 from CTDenoiseLib.errors import CTDenoiseError
 
 
@@ -31,7 +31,7 @@ def test_invalid_combinations_fail_clearly(precision: str, device: str, has_cuda
 
 
 def test_backend_rules(monkeypatch: pytest.MonkeyPatch) -> None:
-    from CTDenoiseLib import openvino_runtime
+    from CTDenoiseLib.runtime import openvino_backend as openvino_runtime
 
     cpu32, cpu8, gpu16 = backends.Choice("fp32", "cpu"), backends.Choice("int8", "cpu"), backends.Choice("fp16", "cuda")
     monkeypatch.setattr(openvino_runtime, "openvino_available", lambda: False)
@@ -64,7 +64,7 @@ def test_cli_rejects_int8_on_cuda_in_one_line(capsys: pytest.CaptureFixture[str]
 def test_openvino_fp32_matches_pytorch() -> None:
     pytest.importorskip("openvino", reason="OpenVINO not installed (a base dependency: pip install openvino)")
     from CTDenoiseLib.models import ModelConfig, build_model
-    from CTDenoiseLib.openvino_runtime import OpenVINORunner, convert_module
+    from CTDenoiseLib.runtime.openvino_backend import OpenVINORunner, convert_module
 
     torch.manual_seed(0)
     module = build_model(ModelConfig("stresnet", 4, 1)).eval()
@@ -79,7 +79,7 @@ def test_openvino_fp32_matches_pytorch() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="FP16 runs only on CUDA and this machine has no CUDA GPU")
 def test_fp16_cuda_matches_fp32() -> None:
     from CTDenoiseLib.hu import HUNormalization
-    from CTDenoiseLib.model_files import LoadedModel
+    from CTDenoiseLib.models.files import LoadedModel
     from CTDenoiseLib.models import ModelConfig, build_model
 
     config = ModelConfig("stresnet", 8, 2)
@@ -103,7 +103,7 @@ def test_fp16_cuda_matches_fp32() -> None:
     ("auto", False, ("avx_vnni",), "OpenVINO is not installed", ("fp32", "cpu"), "but OpenVINO is not installed"),
 ])
 def test_auto_precision_picks_the_fast_path_and_says_why(device, has_cuda, flags, missing, expected, words) -> None:
-    from CTDenoiseLib.precision_auto import auto_choice
+    from CTDenoiseLib.runtime.precision_auto import auto_choice
 
     choice = auto_choice(device, has_cuda, flags, missing)
     assert (choice.precision, choice.device) == expected
@@ -111,14 +111,14 @@ def test_auto_precision_picks_the_fast_path_and_says_why(device, has_cuda, flags
 
 
 def test_auto_precision_on_cuda_without_a_gpu_is_refused_like_fp16() -> None:
-    from CTDenoiseLib.precision_auto import auto_choice
+    from CTDenoiseLib.runtime.precision_auto import auto_choice
 
     with pytest.raises(CTDenoiseError, match="no CUDA GPU"):
         auto_choice("cuda", False, (), "")
 
 
 def test_cpu_int8_flags_are_read_from_cpuinfo(tmp_path) -> None:
-    from CTDenoiseLib.precision_auto import cpu_int8_flags
+    from CTDenoiseLib.runtime.precision_auto import cpu_int8_flags
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n\nprocessor\t: 1\n", encoding="ascii")
@@ -129,7 +129,7 @@ def test_cpu_int8_flags_are_read_from_cpuinfo(tmp_path) -> None:
 
 
 def test_auto_precision_falls_back_to_fp32_for_a_model_without_int8_or_with_backend_torch(monkeypatch) -> None:
-    from CTDenoiseLib import precision_auto
+    from CTDenoiseLib.runtime import precision_auto
 
     monkeypatch.setattr(precision_auto, "cuda_available", lambda: False)
     monkeypatch.setattr(precision_auto, "cpu_int8_flags", lambda: ("avx512_vnni",))
@@ -143,8 +143,8 @@ def test_auto_precision_falls_back_to_fp32_for_a_model_without_int8_or_with_back
 
 
 def test_the_shipped_models_have_int8_and_it_needs_openvino(monkeypatch) -> None:
-    from CTDenoiseLib import openvino_runtime
-    from CTDenoiseLib.precision_auto import int8_unavailable_reason
+    from CTDenoiseLib.runtime import openvino_backend as openvino_runtime
+    from CTDenoiseLib.runtime.precision_auto import int8_unavailable_reason
 
     if openvino_runtime.openvino_available():
         assert int8_unavailable_reason("stresnet") == ""
@@ -155,7 +155,7 @@ def test_the_shipped_models_have_int8_and_it_needs_openvino(monkeypatch) -> None
 def test_models_lists_only_the_precisions_that_can_run_here(monkeypatch, capsys) -> None:
     import json
 
-    from CTDenoiseLib import openvino_runtime
+    from CTDenoiseLib.runtime import openvino_backend as openvino_runtime
     from CTDenoiseLib.cli import main
 
     monkeypatch.setattr(backends, "cuda_available", lambda: False)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from CTDenoiseLib.cli import main
-from CTDenoiseLib.radiomics_features import PARAMS_FILE
-from CTDenoiseLib.radiomics_report import compare_images
-from CTDenoiseLib.volume_io import Volume, read_volume, write_volume
+from CTDenoiseLib.radiomics.features import PARAMS_FILE
+from CTDenoiseLib.radiomics.report import compare_images
+from CTDenoiseLib.io.volumes import Volume, read_volume, write_volume
 from conftest import shared_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "CTDenoise"))

@@ -10,8 +10,8 @@ import pytest
 
 from CTDenoiseLib.cli import main
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.label_masks import mask_on_grid
-from CTDenoiseLib.volume_io import Volume, write_volume
+from CTDenoiseLib.io.label_masks import mask_on_grid
+from CTDenoiseLib.io.volumes import Volume, write_volume
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 

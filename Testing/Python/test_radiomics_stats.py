@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from CTDenoiseLib.radiomics_stats import agreement, consistency_counts, lins_ccc, paired_t_p, wilcoxon_p
+from CTDenoiseLib.radiomics.stats import agreement, consistency_counts, lins_ccc, paired_t_p, wilcoxon_p
 
 
 def test_ccc_of_identical_data_is_one_and_of_shifted_data_follows_lins_formula() -> None:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from CTDenoiseLib import radiomics_study
+from CTDenoiseLib.radiomics import study as radiomics_study
 from CTDenoiseLib.hu import HUNormalization
-from CTDenoiseLib.simulation import DoseSimulation
-from CTDenoiseLib.volume_io import Volume, write_volume
+from CTDenoiseLib.simulation.low_dose import DoseSimulation
+from CTDenoiseLib.io.volumes import Volume, write_volume
 
 pytest.importorskip("radiomics", reason="pyradiomics not installed (pip install pyradiomics-bhklab)")
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.model_files import load_model
+from CTDenoiseLib.models.files import load_model
 from CTDenoiseLib.models import receptive_field_radius
-from CTDenoiseLib.registry import SHIPPED_DIR, find_model, read_registry, sha256_of
+from CTDenoiseLib.models.registry import SHIPPED_DIR, find_model, read_registry, sha256_of
 
 SHIPPED = ("srresnet", "stresnet")
 

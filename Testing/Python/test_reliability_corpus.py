@@ -320,7 +320,7 @@ def test_a_closed_stdout_pipe_ends_quietly(tmp_path: Path) -> None:
 def test_only_partials_of_writers_that_are_gone_are_swept(tmp_path: Path) -> None:
     import os
 
-    from CTDenoiseLib.volume_io import Volume, write_volume
+    from CTDenoiseLib.io.volumes import Volume, write_volume
 
     live = tmp_path / f".d.nrrd.{os.getpid()}.abcd.partial.nrrd"  # a concurrent run, still writing
     dead = tmp_path / f".d.nrrd.{2 ** 22 + 1}.abcd.partial.nrrd"
@@ -332,7 +332,7 @@ def test_only_partials_of_writers_that_are_gone_are_swept(tmp_path: Path) -> Non
 
 
 def test_debug_shows_what_itk_printed(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    from CTDenoiseLib.native_stderr import set_echo
+    from CTDenoiseLib.io.native_stderr import set_echo
 
     source = truncated(tmp_path, "cut.mha")
     try:

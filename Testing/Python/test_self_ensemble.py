@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from CTDenoiseLib.self_ensemble import FLIPS, self_ensemble
-from CTDenoiseLib.volume_io import read_volume
+from CTDenoiseLib.inference.self_ensemble import FLIPS, self_ensemble
+from CTDenoiseLib.io.volumes import read_volume
 
 
 def test_the_eight_flips_are_distinct_and_cover_every_axis_combination() -> None:

@@ -14,7 +14,7 @@ import SimpleITK as sitk
 
 from conftest import shared_path
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.volume_io import Volume, read_volume, write_volume
+from CTDenoiseLib.io.volumes import Volume, read_volume, write_volume
 
 ENGINE = [sys.executable, "-m", "CTDenoiseLib"]
 LIDC3_DICOM, LIDC1_DICOM = "lidc/LIDC-IDRI-0003/dicom", "lidc/LIDC-IDRI-0001/dicom"
@@ -25,7 +25,7 @@ FULL_DISK = r"""
 import resource, signal, sys
 import numpy as np
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.volume_io import Volume, write_volume
+from CTDenoiseLib.io.volumes import Volume, write_volume
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
 array = (np.random.default_rng(1).normal(0, 300, (20, 64, 64)) - 400).astype(np.int16)

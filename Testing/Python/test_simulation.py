@@ -11,8 +11,8 @@ import pytest
 import SimpleITK as sitk
 
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.simulation import DoseSimulation, simulate_low_dose_hu, thicken_slices
-from CTDenoiseLib.volume_io import Volume
+from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_low_dose_hu, thicken_slices
+from CTDenoiseLib.io.volumes import Volume
 from conftest import shared_path
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.simulation import DoseSimulation, simulate_low_dose_hu
+from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_low_dose_hu
 
 
 def _spectrum_centroid(noise: np.ndarray) -> float:

@@ -70,7 +70,7 @@ def test_every_disabled_choice_says_why() -> None:
 
 
 def test_agrees_with_the_engine_rules_when_the_engine_is_importable() -> None:
-    backends = pytest.importorskip("CTDenoiseLib.backends", reason="engine or torch not importable here")
+    backends = pytest.importorskip("CTDenoiseLib.runtime.backends", reason="engine or torch not importable here")
     from CTDenoiseLib.errors import CTDenoiseError
     for device in Device:
         for cuda in (True, False):
@@ -89,7 +89,7 @@ def test_agrees_with_the_engine_rules_when_the_engine_is_importable() -> None:
 
 
 def test_auto_prediction_agrees_with_the_engines_rule_when_importable() -> None:
-    auto = pytest.importorskip("CTDenoiseLib.precision_auto", reason="engine or torch not importable here")
+    auto = pytest.importorskip("CTDenoiseLib.runtime.precision_auto", reason="engine or torch not importable here")
     from CTDenoiseSlicerLib.probe_environment import INT8_FAST_FLAGS
 
     assert INT8_FAST_FLAGS == auto.INT8_FAST_FLAGS

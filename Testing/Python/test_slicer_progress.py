@@ -67,7 +67,7 @@ def test_noise_event_and_what_the_engine_chose_reach_the_status_line() -> None:
 
 
 def test_the_engines_own_description_is_understood_when_importable() -> None:
-    backends = pytest.importorskip("CTDenoiseLib.backends", reason="engine or torch not importable here")
+    backends = pytest.importorskip("CTDenoiseLib.runtime.backends", reason="engine or torch not importable here")
     for precision, device, engine in (("int8", "cpu", "openvino"), ("fp16", "cuda", "torch"), ("fp32", "cpu", "torch")):
         message = "running stresnet " + backends.describe_runner(backends.Choice(precision, device), engine)
         assert engine_path(message) == (precision, device, engine), message

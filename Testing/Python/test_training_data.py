@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import REPO
 from training_data_helpers import write_crops  # noqa: E402
 
-from CTDenoiseLib.simulation import DoseSimulation  # noqa: E402
+from CTDenoiseLib.simulation.low_dose import DoseSimulation  # noqa: E402
 from CTDenoiseTrainingLib.config import TrainConfig, read_config_file  # noqa: E402
 from CTDenoiseTrainingLib.losses import make_loss, ssim_3d  # noqa: E402
 from CTDenoiseTrainingLib.patches import PatchBatches  # noqa: E402

@@ -28,7 +28,7 @@ TINY = ["--architecture", "stresnet", "--features", "4", "--blocks", "1", "--pat
 @pytest.fixture(scope="module")
 def crops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The training crops, plus a folder of two 'real' low-dose scans of other patients (noise added to LIDC)."""
-    from CTDenoiseLib.volume_io import Volume, read_volume, write_volume
+    from CTDenoiseLib.io.volumes import Volume, read_volume, write_volume
 
     folder = tmp_path_factory.mktemp("crops")
     paths = write_crops(folder)

@@ -11,7 +11,7 @@ import pytest
 from CTDenoiseTrainingLib.config import TrainConfig
 from CTDenoiseTrainingLib.patches import PatchBatches, _resample
 from CTDenoiseTrainingLib.prepare import PreparedCase, realisation_settings
-from CTDenoiseLib.simulation import DoseSimulation
+from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def test_two_rank_torchrun_trains_resumes_exports_and_denoises(crops: dict[str, 
     monkeypatch.setenv("CTDENOISE_MODEL_DIRS", str(tmp_path / "models"))
     assert main(["denoise", str(crops["lidc"]), str(tmp_path / "out.nrrd"), "--model", "ddp-tiny",
                  "--device", "cpu", "--progress", "none"]) == 0
-    from CTDenoiseLib.volume_io import read_volume
+    from CTDenoiseLib.io.volumes import read_volume
 
     assert read_volume(tmp_path / "out.nrrd").array.shape == read_volume(crops["lidc"]).array.shape
 
@@ -113,9 +113,9 @@ def test_fine_tuning_starts_from_a_registered_model_and_records_it(crops: dict[s
 
 
 def test_real_low_dose_pairs_with_two_x_through_plane_upscaling(crops: dict[str, Path], tmp_path: Path) -> None:
-    from CTDenoiseLib.model_files import load_model
-    from CTDenoiseLib.simulation import thicken_slices
-    from CTDenoiseLib.volume_io import read_volume, write_volume
+    from CTDenoiseLib.models.files import load_model
+    from CTDenoiseLib.simulation.low_dose import thicken_slices
+    from CTDenoiseLib.io.volumes import read_volume, write_volume
 
     for folder in ("nd", "ld"):
         (tmp_path / folder).mkdir()

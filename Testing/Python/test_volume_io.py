@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.volume_io import Volume, read_volume, write_volume
+from CTDenoiseLib.io.volumes import Volume, read_volume, write_volume
 from conftest import shared_path
 
 
@@ -57,7 +57,7 @@ def test_written_files_get_the_permissions_the_umask_gives_not_the_temporary_fil
 
     import torch
 
-    from CTDenoiseLib.model_files import save_model
+    from CTDenoiseLib.models.files import save_model
     from CTDenoiseLib.models import ModelConfig, build_model
 
     config = ModelConfig("stresnet", 4, 1, 1)

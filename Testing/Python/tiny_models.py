@@ -10,7 +10,7 @@ from conftest import shared_path as real_ct  # noqa: E402  (one skip rule for ..
 
 
 def write_crop(source: Path, target: Path, z: slice, y: slice, x: slice) -> Path:
-    from CTDenoiseLib.volume_io import Volume, read_volume, write_volume
+    from CTDenoiseLib.io.volumes import Volume, read_volume, write_volume
 
     volume = read_volume(source)
     array = np.ascontiguousarray(volume.array[z, y, x])
@@ -23,9 +23,9 @@ def register_tiny_models(folder: Path, names: tuple[str, ...] = ("srresnet", "st
     import torch
 
     from CTDenoiseLib.hu import HUNormalization
-    from CTDenoiseLib.model_files import save_model
+    from CTDenoiseLib.models.files import save_model
     from CTDenoiseLib.models import ModelConfig, build_model
-    from CTDenoiseLib.registry import register_model
+    from CTDenoiseLib.models.registry import register_model
 
     torch.manual_seed(0)
     for name in names:

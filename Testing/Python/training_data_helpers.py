@@ -11,7 +11,7 @@ from conftest import shared_path as shared
 
 def write_crops(folder: Path) -> dict[str, Path]:
     """Three 8x48x48 training crops (two of one patient) and one 8x64x64 LIDC validation crop, as NRRD."""
-    from CTDenoiseLib.volume_io import Volume, read_volume, write_volume
+    from CTDenoiseLib.io.volumes import Volume, read_volume, write_volume
 
     chest = read_volume(shared("totalsegmentator/chest_crop_1p5mm.nii.gz"))
     abdomen = read_volume(shared("totalsegmentator/abdomen_3mm.nii.gz"))

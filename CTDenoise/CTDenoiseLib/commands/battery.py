@@ -41,7 +41,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _grid(args: argparse.Namespace):
-    from ..battery_grid import Grid, default_grid
+    from ..evaluation.battery_grid import Grid, default_grid
     from ..errors import CTDenoiseError
 
     if args.grid:
@@ -63,7 +63,7 @@ def _grid(args: argparse.Namespace):
 
 
 def _report(rows: list[dict], output_dir: Path, machine: str) -> None:
-    from ..battery_report import heat_map, markdown, write_csv
+    from ..evaluation.battery_report import heat_map, markdown, write_csv
 
     output_dir.mkdir(parents=True, exist_ok=True)
     write_csv(rows, output_dir / "battery.csv")
@@ -78,12 +78,12 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from ..battery import classical_methods, model_methods, run_battery
-    from ..classical_denoisers import DiffusionSettings, NlmSettings
-    from ..cpu_peak import cpu_info
+    from ..evaluation.battery import classical_methods, model_methods, run_battery
+    from ..evaluation.classical_denoisers import DiffusionSettings, NlmSettings
+    from ..benchmark.cpu_peak import cpu_info
 
     if args.merge:
-        from ..battery_report import read_csv
+        from ..evaluation.battery_report import read_csv
         from ..errors import CTDenoiseError
 
         missing = [path for path in args.merge if not path.is_file()]
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     cpu = cpu_info()
     print(f"machine: {cpu.describe()}")
     if args.tune:
-        from ..battery import tune_baselines
+        from ..evaluation.battery import tune_baselines
 
         best_nlm, best_diffusion, _ = tune_baselines(grid)
         print(f"best NLM {json.dumps(best_nlm.to_dict())}; best anisotropic diffusion "

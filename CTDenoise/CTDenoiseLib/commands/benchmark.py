@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import tempfile
 
-    from ..benchmark_run import full_size_rows, run_benchmark
-    from ..benchmark_table import render, render_full_size
-    from ..cpu_peak import cpu_info
+    from ..benchmark.run import full_size_rows, run_benchmark
+    from ..benchmark.table import render, render_full_size
+    from ..benchmark.cpu_peak import cpu_info
     from ..errors import CTDenoiseError
 
     source = args.input or DEFAULT_INPUT

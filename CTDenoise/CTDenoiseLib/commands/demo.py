@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..option_types import DOSE, bounded
+from .option_types import DOSE, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -26,16 +26,16 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from ..backends import make_runner
+    from ..runtime.backends import make_runner
     from ..hu import check_ct_values, to_int16_hu
-    from ..inference import denoise_hu
-    from ..metrics import QUALITY_WINDOW, psnr, ssim
-    from ..model_files import load_model
-    from ..phantom import chest_phantom
-    from ..precision_auto import choose_precision
-    from ..self_ensemble import self_ensemble
-    from ..simulation import DoseSimulation, simulate_volume
-    from ..volume_io import read_volume, write_volume
+    from ..inference.tiled import denoise_hu
+    from ..evaluation.metrics import QUALITY_WINDOW, psnr, ssim
+    from ..models.files import load_model
+    from ..simulation.phantom import chest_phantom
+    from ..runtime.precision_auto import choose_precision
+    from ..inference.self_ensemble import self_ensemble
+    from ..simulation.low_dose import DoseSimulation, simulate_volume
+    from ..io.volumes import read_volume, write_volume
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     if args.input:

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from ..option_types import HALO, MAX_TILE_MVOX, STRENGTH, bounded
+from .option_types import HALO, MAX_TILE_MVOX, STRENGTH, bounded
 
 from . import denoise_dicom
 
@@ -58,7 +58,7 @@ def _emit(event: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import is_batch
+    from ..io.batch import is_batch
     from ..progress import make_progress
 
     progress = make_progress(args.progress)
@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
         return run_batch(args, progress)
     import time
 
-    from ..pipeline import denoise_with, prepare_engine
-    from ..backends import resolve_choice
-    from ..volume_io import check_input, check_output_path
+    from ..inference.pipeline import denoise_with, prepare_engine
+    from ..runtime.backends import resolve_choice
+    from ..io.volumes import check_input, check_output_path
 
     started = time.perf_counter()
     if dicom is None:
@@ -92,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
 def run_batch(args: argparse.Namespace, progress) -> int:
     from pathlib import Path
 
-    from ..batch import Rank, expand_inputs, output_names
+    from ..io.batch import Rank, expand_inputs, output_names
     from ..errors import CTDenoiseError
-    from ..pipeline import denoise_many, prepare_engine
+    from ..inference.pipeline import denoise_many, prepare_engine
 
     output_dir = Path(args.output)
     if output_dir.exists() and not output_dir.is_dir():

@@ -38,7 +38,7 @@ class DicomJob:
 
     def writer(self, engine, progress):
         """The ``denoise_with`` writer that turns the denoised volume into the derived series."""
-        from ..dicom_output import Derivation, write_derived_series
+        from ..io.dicom_output import Derivation, write_derived_series
         from ..errors import CTDenoiseError
 
         factor = engine.loaded.config.z_upscale
@@ -59,7 +59,7 @@ class DicomJob:
 
     def send(self, progress, emit) -> None:
         """Store the written series to the node, report what it accepted; raise if it did not take all."""
-        from ..dicom_send import send_series
+        from ..io.dicom_send import send_series
 
         if self.node is None:
             return
@@ -83,9 +83,9 @@ def prepare(args: argparse.Namespace) -> DicomJob | None:
             raise CTDenoiseError("--send stores a DICOM series and needs --output-format dicom.",
                                  "Add --output-format dicom and give a new folder as OUTPUT.")
         return None
-    from ..batch import is_batch
-    from ..dicom_output import plan_dicom_output
-    from ..dicom_send import check_ae_title, parse_node
+    from ..io.batch import is_batch
+    from ..io.dicom_output import plan_dicom_output
+    from ..io.dicom_send import check_ae_title, parse_node
 
     if is_batch(args.input):
         raise CTDenoiseError("--output-format dicom takes one DICOM series folder as INPUT and a new folder as OUTPUT.",

@@ -39,7 +39,7 @@ def settings_from(args: argparse.Namespace):
     """DetectabilitySettings from ``--config`` and the options."""
     import json
 
-    from ..detectability import DetectabilitySettings
+    from ..evaluation.detectability import DetectabilitySettings
     from ..errors import CTDenoiseError
 
     values: dict = {}
@@ -67,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from ..cpu_peak import cpu_info
-    from ..detectability import insert_geometry, run_study
-    from ..detectability_report import figure, markdown, write_csv
+    from ..benchmark.cpu_peak import cpu_info
+    from ..evaluation.detectability import insert_geometry, run_study
+    from ..evaluation.detectability_report import figure, markdown, write_csv
     from ..errors import CTDenoiseError
-    from ..lcd_phantom import ground_truth
+    from ..simulation.lcd_phantom import ground_truth
 
     settings = settings_from(args)
     if not (args.phantom / "ground_truth.mhd").is_file():

@@ -28,8 +28,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 def _cases(args: argparse.Namespace) -> list[dict[str, str]]:
     from ..errors import CTDenoiseError
-    from ..evaluation import read_cases
-    from ..file_labels import file_labels
+    from ..evaluation.quality import read_cases
+    from ..io.file_labels import file_labels
 
     if args.cases:
         if args.reference or args.image:
@@ -46,11 +46,11 @@ def run(args: argparse.Namespace) -> int:
     import math
     from pathlib import Path
 
-    from ..evaluation import CONVENTIONS, evaluate_case, format_table, parse_roi, roi_text, summarise, write_rows
-    from ..grid_check import check_same_grid
+    from ..evaluation.quality import CONVENTIONS, evaluate_case, format_table, parse_roi, roi_text, summarise, write_rows
+    from ..io.grid_check import check_same_grid
     from ..hu import check_ct_values
-    from ..label_masks import read_mask
-    from ..volume_io import read_volume
+    from ..io.label_masks import read_mask
+    from ..io.volumes import read_volume
 
     rows, notes = [], []
     for case in _cases(args):

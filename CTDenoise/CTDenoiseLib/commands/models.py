@@ -17,8 +17,8 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 def unavailable_here(entry) -> dict[str, str]:
     """The precisions ``entry`` cannot run on this machine, each with why (``precisions`` lists the others)."""
-    from ..backends import cuda_available
-    from ..precision_auto import int8_unavailable_reason
+    from ..runtime.backends import cuda_available
+    from ..runtime.precision_auto import int8_unavailable_reason
 
     missing = {}
     if not cuda_available():
@@ -47,7 +47,7 @@ def summarise(entry) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..registry import list_models
+    from ..models.registry import list_models
 
     rows = [summarise(entry) for entry in list_models()]
     if args.json:

@@ -26,9 +26,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import CTDenoiseError
-    from ..model_files import load_model
+    from ..models.files import load_model
     from ..progress import make_progress
-    from ..quantization import CalibrationSettings, quantize_registered
+    from ..runtime.quantization import CalibrationSettings, quantize_registered
 
     if args.patches < 1 or min(args.patch) < 1:
         raise CTDenoiseError("--patches and --patch sizes must be positive.")

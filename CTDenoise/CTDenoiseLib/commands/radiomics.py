@@ -20,7 +20,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--reference", default=None, help="normal-dose CT the others are compared against")
     parser.add_argument("--output-dir", required=True, help="folder for features.csv, features.json and the figure")
     parser.add_argument("--params", default=None,
-                        help="pyradiomics parameter file (default: the shipped radiomics_params.yaml)")
+                        help="pyradiomics parameter file (default: the shipped radiomics/params.yaml)")
     parser.add_argument("--no-figure", action="store_true", help="skip relative_change.png")
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
     parser.set_defaults(handler=run)
@@ -28,7 +28,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..progress import make_progress
-    from ..radiomics_report import compare_images
+    from ..radiomics.report import compare_images
 
     compare_images(args.mask, args.image, args.output_dir, reference=args.reference, label=args.label,
                    params=args.params, progress=make_progress(args.progress), figure=not args.no_figure)

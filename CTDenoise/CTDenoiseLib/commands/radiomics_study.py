@@ -31,9 +31,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..progress import make_progress
-    from ..radiomics_study import find_cases, run_study
-    from ..registry import list_models
-    from ..simulation import DoseSimulation
+    from ..radiomics.study import find_cases, run_study
+    from ..models.registry import list_models
+    from ..simulation.low_dose import DoseSimulation
 
     models = args.models if args.models is not None else [entry.name for entry in list_models()]
     summary = run_study(find_cases(args.cases, args.image_name, args.mask_name), models, args.realisations,

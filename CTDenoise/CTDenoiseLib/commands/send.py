@@ -23,7 +23,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..dicom_send import parse_node, send_series
+    from ..io.dicom_send import parse_node, send_series
     from ..errors import CTDenoiseError
 
     node = parse_node(args.node)

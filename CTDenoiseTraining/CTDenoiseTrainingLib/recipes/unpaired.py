@@ -22,11 +22,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 
-from CTDenoiseLib.backends import TorchRunner
+from CTDenoiseLib.runtime.backends import TorchRunner
 from CTDenoiseLib.hu import HUNormalization
-from CTDenoiseLib.inference import denoise_hu
+from CTDenoiseLib.inference.tiled import denoise_hu
 from CTDenoiseLib.models import receptive_field_radius
-from CTDenoiseLib.simulation import DoseSimulation
+from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 from .. import distributed
 from ..checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -282,7 +282,7 @@ def train_unpaired(config: TrainConfig, command: str, log: Callable[[str], None]
             result["exported"] = export_model(model, model_config, card, Path(config.export_dir), config.name,
                                               [case.low for case in cases.low_train], config.patch, config.int8, log)
         else:
-            from CTDenoiseLib.model_files import save_model
+            from CTDenoiseLib.models.files import save_model
 
             save_model(model, model_config, card, run_dir, config.name)
     distributed.barrier(context)

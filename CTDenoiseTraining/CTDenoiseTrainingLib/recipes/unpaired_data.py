@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from CTDenoiseLib.hu import HUNormalization, check_ct_values, to_int16_hu
-from CTDenoiseLib.volume_io import read_volume
+from CTDenoiseLib.io.volumes import read_volume
 
 from ..prepare import CACHE_FORMAT, PreparedCase, _fingerprint, _save
 from ..sources import SPLIT_FILE, Case, list_volumes, patient_of, split_by_patient, unique_names

@@ -1,0 +1,251 @@
+"""The robustness battery: every method on every condition of a grid, scored against the reference.
+
+Per condition (``battery_grid``): the normal-dose volume is resampled / thickened as the condition says, the low
+dose simulated on it (or, for the MITA phantom, its real low-dose scans are read), and each method denoises the
+same low-dose volume: the low dose itself, non-local means with its strength from the reference-free noise
+estimate, the same with the true noise level (an upper bound no user has), Slicer's curvature anisotropic
+diffusion, and each model at each precision. Scores: PSNR and SSIM inside the body over ``BATTERY_WINDOW``, the
+standard deviation of the error (output - reference) in flat soft tissue, and seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy import ndimage
+
+from .battery_grid import NATIVE, Condition, Grid
+from .classical_denoisers import (DiffusionSettings, NlmSettings, curvature_anisotropic_diffusion,
+                                  nlm_slicewise)
+from .metrics import psnr, ssim
+from .noise_estimate import estimate_noise_std
+from ..simulation.low_dose import DoseSimulation, simulate_volume, thicken_slices
+from ..io.volumes import Volume, read_volume
+
+BATTERY_WINDOW = (-1000.0, 1000.0)  # HU: body PSNR/SSIM as radiologists' soft-tissue-to-lung range
+LOW_DOSE, NLM, NLM_ORACLE, DIFFUSION = "low dose", "NLM (estimated noise)", "NLM (true noise, upper bound)", \
+    "anisotropic diffusion"
+SIMULATION_SEED = 2026  # one noise draw per condition, the same for every method
+# Every model stays loaded for the whole grid, and OpenVINO keeps a compiled network per tile shape: 4 Mvox
+# tiles made six engines hold 12 GB (out of memory on a 24 GB machine running two shards); 1 Mvox holds a quarter.
+BATTERY_TILE_VOXELS = 1_000_000
+
+
+@dataclass
+class Scene:
+    """One condition made concrete: the reference, the low dose, and the masks the scores use."""
+
+    condition: Condition
+    reference: np.ndarray
+    low: np.ndarray
+    spacing: tuple[float, float, float]
+    body: np.ndarray
+    tissue: np.ndarray
+    true_noise_std: float
+    estimated_noise_std: float
+    extra_references: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def body_mask(reference: np.ndarray) -> np.ndarray:
+    """Inside the patient: smoothed reference above -500 HU, holes (lungs) filled per slice, largest component."""
+    inside = ndimage.gaussian_filter(reference.astype(np.float32), (0, 2, 2)) > -500
+    inside = np.stack([ndimage.binary_fill_holes(image) for image in inside])
+    labels, count = ndimage.label(inside)
+    if count > 1:
+        sizes = ndimage.sum(inside, labels, range(1, count + 1))
+        inside = labels == (1 + int(np.argmax(sizes)))
+    return inside
+
+
+def soft_tissue_mask(reference: np.ndarray) -> np.ndarray:
+    """Flat soft tissue: smoothed reference within -150..250 HU, eroded by 3 pixels in-plane."""
+    smooth = ndimage.gaussian_filter(reference.astype(np.float32), (0, 2, 2))
+    tissue = (smooth > -150) & (smooth < 250)
+    return ndimage.binary_erosion(tissue, np.ones((1, 7, 7), bool))
+
+
+def _crop(volume: Volume, grid: Grid) -> Volume:
+    array = volume.array
+    if grid.max_slices and array.shape[0] > grid.max_slices:
+        start = (array.shape[0] - grid.max_slices) // 2
+        array = array[start:start + grid.max_slices]
+    if grid.crop:
+        y0, x0 = ((n - min(n, grid.crop)) // 2 for n in array.shape[1:])
+        array = array[:, y0:y0 + grid.crop, x0:x0 + grid.crop]
+    return replace(volume, array=np.ascontiguousarray(array))
+
+
+def resample_in_plane(volume: Volume, pixel_mm: float) -> Volume:
+    """Resample every slice to square pixels of ``pixel_mm`` (linear; the field of view is kept)."""
+    factors = (volume.spacing[1] / pixel_mm, volume.spacing[0] / pixel_mm)
+    array = ndimage.zoom(volume.array.astype(np.float32), (1.0, *factors), order=1, prefilter=False)
+    return Volume(array=array, spacing=(pixel_mm, pixel_mm, volume.spacing[2]), origin=volume.origin,
+                  direction=volume.direction)
+
+
+def _read_phantom(folder: Path, dose: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low dose, 100 % dose mean, noise-free truth) of the MITA phantom, HU, signal present, 10 slices each."""
+    import SimpleITK as sitk
+
+    def read(path: Path) -> np.ndarray:
+        return sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float32) - 1000.0  # stored as HU + 1000
+
+    low = read(folder / "fbp" / f"dose_{round(dose * 100):03d}" / "signal_present" / "signal_present.mhd")
+    full = read(folder / "fbp" / "dose_100" / "signal_present" / "signal_present.mhd")
+    truth = read(folder / "fbp" / "ground_truth.mhd")
+    truth = np.broadcast_to(truth.reshape(1, *truth.shape[-2:]), low.shape).copy()
+    return low, np.broadcast_to(full.mean(axis=0), low.shape).copy(), truth
+
+
+def make_scene(condition: Condition, grid: Grid, volumes: dict[str, Volume]) -> Scene:
+    """Reference and low dose of one condition (the simulation is seeded: every method sees the same noise)."""
+    if condition.real_dose:
+        # The phantom's realisations are stacked along z: a z-uniform cylinder scanned in 10 contiguous slices.
+        low, full_mean, truth = _read_phantom(Path(grid.phantom), condition.dose)
+        spacing = (1.0, 1.0, 1.0)
+        reference = truth
+        extra = {"100 % dose mean": full_mean}
+    else:
+        volume = volumes[condition.case]
+        if condition.pixel != NATIVE:
+            volume = resample_in_plane(volume, float(condition.pixel))
+        if condition.thickness != NATIVE:
+            volume = thicken_slices(volume, float(condition.thickness))
+        reference = volume.array.astype(np.float32)
+        settings = DoseSimulation(dose=condition.dose, seed=SIMULATION_SEED, kernel=condition.kernel,
+                                  exposure_control=condition.exposure_control)
+        low = simulate_volume(volume, settings).array.astype(np.float32)
+        spacing = volume.spacing
+        extra = {}
+    body = body_mask(reference)
+    tissue = soft_tissue_mask(reference) & body
+    true_noise = float(np.std((low - reference)[tissue])) if tissue.any() else float("nan")
+    return Scene(condition, reference, low, spacing, body, tissue, true_noise, estimate_noise_std(low).std_hu,
+                 extra)
+
+
+def score(scene: Scene, output: np.ndarray, reference: np.ndarray | None = None) -> dict:
+    """Body PSNR / SSIM over ``BATTERY_WINDOW`` and the error std in flat soft tissue (HU)."""
+    reference = scene.reference if reference is None else reference
+    return {"psnr_db": psnr(reference, output, BATTERY_WINDOW, scene.body),
+            "ssim": ssim(reference, output, BATTERY_WINDOW, mask=scene.body),
+            "error_std_soft_tissue_hu": float(np.std((output - reference)[scene.tissue])) if scene.tissue.any()
+            else float("nan")}
+
+
+Method = Callable[[Scene], np.ndarray]
+
+
+def classical_methods(nlm: NlmSettings, diffusion: DiffusionSettings) -> dict[str, Method]:
+    return {
+        LOW_DOSE: lambda scene: scene.low,
+        NLM: lambda scene: nlm_slicewise(scene.low, scene.estimated_noise_std, nlm),
+        NLM_ORACLE: lambda scene: nlm_slicewise(scene.low, scene.true_noise_std, nlm),
+        DIFFUSION: lambda scene: curvature_anisotropic_diffusion(scene.low, scene.spacing, diffusion),
+    }
+
+
+def model_methods(models: list[str], precisions: list[str]) -> dict[str, Method]:
+    """Each registered model at each precision, through the engine the command line uses (built once)."""
+    from ..inference.tiled import denoise_hu
+    from ..inference.pipeline import prepare_engine
+
+    methods: dict[str, Method] = {}
+    for model in models:
+        for precision in precisions:
+            engine = prepare_engine(model, precision, "cpu")
+
+            def run(scene: Scene, engine=engine) -> np.ndarray:
+                return denoise_hu(scene.low, engine.run, engine.loaded.normalization, engine.loaded.halo,
+                                  BATTERY_TILE_VOXELS)
+
+            methods[f"{model} {precision.upper()}"] = run
+    return methods
+
+
+def run_battery(grid: Grid, methods: dict[str, Method], log: Callable[[str], None] = print) -> list[dict]:
+    """Score every method on every condition of ``grid``; one row per (condition, reference, method).
+
+    Args:
+        grid: the conditions.
+        methods: name -> function of a ``Scene`` returning the denoised volume (HU).
+        log: where a line per condition goes.
+
+    Returns:
+        Rows with the condition's fields, the reference, the method, its scores and seconds, and the true and
+        estimated noise std of the low dose.
+    """
+    volumes = {name: _crop(read_volume(path), grid) for name, path in grid.cases.items()}
+    rows: list[dict] = []
+    for number, condition in enumerate(grid.conditions(), 1):
+        started = time.perf_counter()
+        scene = make_scene(condition, grid, volumes)
+        if condition.real_dose and (grid.crop or grid.max_slices):
+            scene = _crop_scene(scene, grid)
+        references = {"normal dose" if not condition.real_dose else "noise-free truth": scene.reference,
+                      **scene.extra_references}
+        for method, denoise in methods.items():
+            tick = time.perf_counter()
+            output = denoise(scene)
+            seconds = time.perf_counter() - tick
+            for reference_name, reference in references.items():
+                rows.append({**condition.to_dict(), "label": condition.label, "reference": reference_name,
+                             "method": method, **score(scene, output, reference),
+                             "seconds": seconds if method != LOW_DOSE else 0.0,
+                             "true_noise_std_hu": scene.true_noise_std,
+                             "estimated_noise_std_hu": scene.estimated_noise_std,
+                             "voxels": int(scene.low.size)})
+        log(f"[{number}/{len(grid.conditions())}] {condition.label}: noise {scene.true_noise_std:.0f} HU "
+            f"(estimated {scene.estimated_noise_std:.0f}), {time.perf_counter() - started:.0f} s")
+    return rows
+
+
+def _crop_scene(scene: Scene, grid: Grid) -> Scene:
+    def cut(array: np.ndarray) -> np.ndarray:
+        return _crop(Volume(array, scene.spacing, (0.0, 0.0, 0.0), tuple(np.eye(3).ravel())), grid).array
+
+    return Scene(scene.condition, cut(scene.reference), cut(scene.low), scene.spacing, cut(scene.body),
+                 cut(scene.tissue), scene.true_noise_std, scene.estimated_noise_std,
+                 {name: cut(array) for name, array in scene.extra_references.items()})
+
+
+NLM_STRENGTHS = (0.5, 0.65, 0.8, 1.0, 1.25)
+DIFFUSION_CHOICES = tuple(DiffusionSettings(iterations, conductance, step)
+                          for iterations in (5, 10, 20) for conductance in (0.5, 1.0, 2.0, 4.0)
+                          for step in (0.03,))
+
+
+def tune_baselines(grid: Grid, log: Callable[[str], None] = print) -> tuple[NlmSettings, DiffusionSettings, list[dict]]:
+    """Choose the NLM strength and the diffusion settings with the best mean body PSNR over ``grid``'s cells.
+    Run it on training volumes only: the battery's cases must not choose their own baselines.
+
+    Args:
+        grid: the tuning conditions (training volumes).
+        log: where a line per candidate goes.
+
+    Returns:
+        The best NLM settings, the best diffusion settings, and one row per candidate with its mean PSNR.
+    """
+    volumes = {name: _crop(read_volume(path), grid) for name, path in grid.cases.items()}
+    scenes = [make_scene(condition, grid, volumes) for condition in grid.conditions() if not condition.real_dose]
+    rows = []
+    for strength in NLM_STRENGTHS:
+        settings = NlmSettings(strength=strength)
+        mean = float(np.mean([score(s, nlm_slicewise(s.low, s.estimated_noise_std, settings))["psnr_db"]
+                              for s in scenes]))
+        rows.append({"filter": "nlm", **settings.to_dict(), "mean_psnr_db": mean})
+        log(f"NLM strength {strength}: {mean:.2f} dB")
+    for settings in DIFFUSION_CHOICES:
+        mean = float(np.mean([score(s, curvature_anisotropic_diffusion(s.low, s.spacing, settings))["psnr_db"]
+                              for s in scenes]))
+        rows.append({"filter": "diffusion", **settings.to_dict(), "mean_psnr_db": mean})
+        log(f"diffusion {settings}: {mean:.2f} dB")
+    best_nlm = max((row for row in rows if row["filter"] == "nlm"), key=lambda row: row["mean_psnr_db"])
+    best_diffusion = max((row for row in rows if row["filter"] == "diffusion"), key=lambda row: row["mean_psnr_db"])
+    return (NlmSettings(best_nlm["strength"], best_nlm["patch_size"], best_nlm["patch_distance"]),
+            DiffusionSettings(best_diffusion["iterations"], best_diffusion["conductance"], best_diffusion["time_step"]),
+            rows)

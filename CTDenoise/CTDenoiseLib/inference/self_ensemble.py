@@ -1,0 +1,28 @@
+"""Self-ensemble (geometric test-time augmentation, Lim et al. 2017 "EDSR+"): run each tile in its 8 flips
+along z, y and x, flip every result back and average them. The networks are trained on flipped patches, so the
+8 outputs are equally good estimates whose errors partly cancel: about +0.2 dB PSNR for 8x the time."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..runtime.backends import Runner
+
+FLIPS: tuple[tuple[int, ...], ...] = ((), (2,), (1,), (1, 2), (0,), (0, 2), (0, 1), (0, 1, 2))
+
+
+def self_ensemble(run: Runner) -> Runner:
+    """A runner that averages ``run`` over the 8 flips of its (Z, Y, X) input; works with any backend and with
+    z-upscaling networks (flipping z of the input reverses z of the output)."""
+
+    def run_flipped(tile: np.ndarray) -> np.ndarray:
+        total: np.ndarray | None = None
+        for axes in FLIPS:
+            source = np.ascontiguousarray(np.flip(tile, axes)) if axes else tile
+            result = np.asarray(run(source), dtype=np.float32)
+            result = np.flip(result, axes) if axes else result
+            total = result.copy() if total is None else total + result
+        assert total is not None
+        return total / len(FLIPS)
+
+    return run_flipped

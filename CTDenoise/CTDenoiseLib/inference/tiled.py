@@ -1,0 +1,72 @@
+"""Whole-volume denoising with bounded memory: normalise, tile with halos, run, reassemble, restore HU."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..hu import HUNormalization
+from .metal import clamp_near_metal
+from .tiling import plan_tiles
+from ..io.volumes import Volume
+
+DEFAULT_MAX_TILE_VOXELS = 4_000_000
+
+
+def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normalization: HUNormalization,
+               halo: int, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
+               on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Denoise a (Z, Y, X) HU array; returns float32 HU. Voxels outside the normalisation's HU range
+    (scanner padding, metal) are returned unchanged. The input array is not modified.
+
+    A z-upscaling network (``run`` returns f times the slices it is given) yields (Z * f, Y, X); f is read from
+    the first tile's output, and voxels left unchanged repeat their input slice f times."""
+    normalised = normalization.normalise(hu)
+    padded = np.pad(normalised, halo, mode="edge")
+    output: np.ndarray | None = None
+    factor = 1
+    tiles = plan_tiles(hu.shape, halo, max_tile_voxels)
+    for index, tile in enumerate(tiles):
+        result = run(padded[tile.source])
+        if output is None:
+            depth = tile.source[0].stop - tile.source[0].start
+            factor = result.shape[0] // depth
+            if factor < 1 or result.shape[0] != depth * factor or result.shape[1:] != padded[tile.source].shape[1:]:
+                raise ValueError(f"network output {result.shape} is not its input {padded[tile.source].shape} "
+                                 "upscaled by a whole factor along z")
+            output = np.empty((hu.shape[0] * factor, *hu.shape[1:]), dtype=np.float32)
+        output[_scale_z(tile.target, factor)] = result[_scale_z(tile.crop, factor)]
+        if on_tile:
+            on_tile(index + 1, len(tiles))
+    del padded
+    assert output is not None
+    denoised = normalization.denormalise(output)
+    original = hu if factor == 1 else np.repeat(hu, factor, axis=0)
+    untouched = ~normalization.in_range(original)
+    denoised[untouched] = original[untouched]
+    if factor == 1:  # beside metal the network over- and undershoots: hold it to the input's local range
+        clamp_near_metal(denoised, hu, normalization.high)
+    return denoised
+
+
+def _scale_z(region: tuple[slice, slice, slice], factor: int) -> tuple[slice, slice, slice]:
+    if factor == 1:
+        return region
+    return (slice(region[0].start * factor, region[0].stop * factor), region[1], region[2])
+
+
+def output_volume(volume: Volume, denoised: np.ndarray) -> Volume:
+    """``denoised`` with ``volume``'s geometry. For a z-upscaling model's output (f times the slices) the slice
+    spacing is divided by f and the origin moved to the centre of the first thin slice, so the thin slices tile
+    exactly the extent of the thick ones (the inverse of ``simulation.thicken_slices``)."""
+    factor = denoised.shape[0] // volume.array.shape[0]
+    if factor == 1 and denoised.shape == volume.array.shape:
+        return volume.with_array(denoised)
+    if denoised.shape != (volume.array.shape[0] * factor, *volume.array.shape[1:]):
+        raise ValueError(f"output shape {denoised.shape} is not the input's {volume.array.shape} upscaled along z")
+    thin = volume.spacing[2] / factor
+    direction = np.asarray(volume.direction, dtype=np.float64).reshape(3, 3)
+    origin = np.asarray(volume.origin, dtype=np.float64) - direction[:, 2] * thin * (factor - 1) / 2
+    return Volume(array=denoised, spacing=(volume.spacing[0], volume.spacing[1], thin), origin=tuple(origin),
+                  direction=volume.direction)

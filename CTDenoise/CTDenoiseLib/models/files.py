@@ -1,0 +1,71 @@
+"""The two-file model format: weights in safetensors, everything else in a JSON model card."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..errors import CTDenoiseError
+from ..io.file_modes import apply_default_mode
+from ..hu import HUNormalization
+from . import ModelConfig, build_model, macs_per_voxel, parameter_count, receptive_field_radius
+from .registry import ModelEntry, find_model
+
+DEFAULT_HALO = 8
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    module: nn.Module
+    config: ModelConfig
+    normalization: HUNormalization
+    halo: int
+    card: dict
+    entry: ModelEntry | None = None
+
+
+def describe(module: nn.Module) -> dict:
+    """Size facts stored in every card."""
+    return {"parameters": parameter_count(module), "macs_per_voxel": macs_per_voxel(module),
+            "receptive_field_radius_zyx": list(receptive_field_radius(module))}
+
+
+def load_model(name: str | ModelEntry) -> LoadedModel:
+    """Load a registered model after verifying the SHA-256 of its card and weights."""
+    entry = name if isinstance(name, ModelEntry) else find_model(name)
+    card = entry.read_card()
+    config = ModelConfig.from_dict(card.get("config", {}))
+    module = build_model(config)
+    state = load_file(str(entry.weights.verified_path()))
+    expected = module.state_dict()
+    if set(state) != set(expected) or any(state[key].shape != expected[key].shape for key in expected):
+        raise CTDenoiseError(f"Weights of '{entry.name}' do not match its card's configuration {config}.",
+                             "Re-export the model; card and weights come from different runs.")
+    module.load_state_dict(state)
+    module.eval()
+    return LoadedModel(name=entry.name, module=module, config=config,
+                       normalization=HUNormalization.from_dict(card["hu_normalization"]),
+                       halo=int(card.get("inference", {}).get("halo", DEFAULT_HALO)), card=card, entry=entry)
+
+
+def save_model(module: nn.Module, config: ModelConfig, card: dict, folder: Path, stem: str) -> tuple[Path, Path]:
+    """Write ``stem.safetensors`` and ``stem.card.json`` into ``folder`` (each atomically)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights, card_path = folder / f"{stem}.safetensors", folder / f"{stem}.card.json"
+    state = {key: value.detach().to("cpu", torch.float32).contiguous() for key, value in module.state_dict().items()}
+    partial = folder / f".{weights.name}.partial"
+    save_file(state, str(partial), metadata={"format": "pt", "architecture": config.architecture})
+    apply_default_mode(partial)
+    os.replace(partial, weights)
+    full_card = {**card, "config": config.to_dict(), **describe(module)}
+    partial = folder / f".{card_path.name}.partial"
+    partial.write_text(json.dumps(full_card, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, card_path)
+    return weights, card_path

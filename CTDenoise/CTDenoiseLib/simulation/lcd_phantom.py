@@ -1,0 +1,119 @@
+"""The MITA CCT189 low-contrast phantom: its scans, its four inserts, and more realisations made by simulation.
+
+The shared data (``lcd_ct_phantom/fbp``) holds 10 realisations per dose (10 / 55 / 100 %) and class (signal
+present / absent), stacked along z as ``.mhd`` (stored values HU + 1000), and the noise-free 2D
+``ground_truth.mhd``. The inserts are read off the ground truth: the connected regions inside the phantom that
+differ from the background. Their contrast is the largest difference from the background and their diameter the
+one of a disk with the same contrast-weighted area (edges are partial-volume).
+
+Simulated realisations (``simulate_realisations``): signal present = the ground truth, signal absent = the ground
+truth with the inserts set to the background, each given independent noise by the engine's projection-domain
+simulator (``simulation.simulate_low_dose_hu``, 1 mm pixels, the calibration it was fitted on). The ground truth
+has no noise of its own, so a scan at ``d`` times the normal dose is simulated with the simulator's dose fraction
+``d / (1 + d)``, which inserts noise of variance ``1/d`` times that of the normal-dose scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+STORED_OFFSET = 1000.0  # stored value = HU + 1000
+REAL_DOSES = {0.1: "dose_010", 0.55: "dose_055", 1.0: "dose_100"}
+PHANTOM_INNER_RADIUS = 100  # pixels from the centre: inside the phantom, clear of its edge
+SIMULATION_PIXEL_MM = 1.0
+
+
+@dataclass(frozen=True)
+class Insert:
+    """One low-contrast insert: centre (row, column) in pixels, contrast in HU, equivalent diameter in pixels."""
+
+    name: str
+    centre: tuple[float, float]
+    contrast_hu: float
+    diameter_px: float
+
+
+def read_stack(path: Path) -> np.ndarray:
+    """(N, Y, X) HU float32 from a phantom ``.mhd`` (or (1, Y, X) for the 2D ground truth)."""
+    import SimpleITK as sitk
+
+    array = sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float32) - STORED_OFFSET
+    return array[None] if array.ndim == 2 else array
+
+
+def ground_truth(root: Path) -> np.ndarray:
+    """The noise-free phantom slice (Y, X) in HU."""
+    return read_stack(Path(root) / "ground_truth.mhd")[0]
+
+
+def find_inserts(truth: np.ndarray, background_hu: float = 0.0) -> list[Insert]:
+    """The inserts of a noise-free slice, ordered by diameter, named by contrast and size.
+
+    Args:
+        truth: noise-free slice (Y, X) in HU.
+        background_hu: the phantom's background value.
+    """
+    from scipy import ndimage
+
+    yy, xx = np.mgrid[: truth.shape[0], : truth.shape[1]]
+    centre = ((truth.shape[0] - 1) / 2, (truth.shape[1] - 1) / 2)
+    inside = np.hypot(yy - centre[0], xx - centre[1]) < PHANTOM_INNER_RADIUS
+    labels, count = ndimage.label(inside & (np.abs(truth - background_hu) > 0.5))
+    inserts = []
+    for index in range(1, count + 1):
+        region = labels == index
+        difference = truth[region] - background_hu
+        contrast = float(difference[np.argmax(np.abs(difference))])
+        diameter = 2 * np.sqrt(float(difference.sum() / contrast) / np.pi)
+        row, column = ndimage.center_of_mass(region)
+        inserts.append(Insert("", (float(row), float(column)), contrast, float(diameter)))
+    inserts.sort(key=lambda insert: insert.diameter_px)
+    return [Insert(f"{i.contrast_hu:+.0f} HU, {i.diameter_px:.1f} px", i.centre, i.contrast_hu, i.diameter_px)
+            for i in inserts]
+
+
+def signal_absent_truth(truth: np.ndarray, background_hu: float = 0.0) -> np.ndarray:
+    """The ground truth with every insert set to the background value."""
+    absent = truth.copy()
+    for insert in find_inserts(truth, background_hu):
+        yy, xx = np.mgrid[: truth.shape[0], : truth.shape[1]]
+        near = np.hypot(yy - insert.centre[0], xx - insert.centre[1]) < insert.diameter_px
+        absent[near & (np.abs(truth - background_hu) > 0.5)] = background_hu
+    return absent
+
+
+def real_realisations(root: Path, dose: float) -> tuple[np.ndarray, np.ndarray]:
+    """(present, absent) stacks (N, Y, X) in HU of the shared phantom scans at ``dose`` (0.1, 0.55 or 1.0)."""
+    folder = Path(root) / REAL_DOSES[dose]
+    return (read_stack(folder / "signal_present" / "signal_present.mhd"),
+            read_stack(folder / "signal_absent" / "signal_absent.mhd"))
+
+
+def simulate_realisations(truth: np.ndarray, dose: float, count: int, seed: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` simulated present and absent realisations (each with its own noise) at ``dose`` x normal dose.
+
+    Args:
+        truth: the noise-free slice (Y, X) in HU.
+        dose: fraction of the normal dose (0 < dose <= 1).
+        count: realisations per class.
+        seed: seed of the present class; the absent class uses ``seed + 1``.
+    """
+    from .low_dose import DoseSimulation, simulate_low_dose_hu
+
+    fraction = dose / (1.0 + dose)
+    present = simulate_low_dose_hu(np.repeat(truth[None], count, 0), SIMULATION_PIXEL_MM,
+                                   DoseSimulation(dose=fraction, seed=seed))
+    absent = simulate_low_dose_hu(np.repeat(signal_absent_truth(truth)[None], count, 0), SIMULATION_PIXEL_MM,
+                                  DoseSimulation(dose=fraction, seed=seed + 1))
+    return present, absent
+
+
+def roi(stack: np.ndarray, centre: tuple[float, float], size: int) -> np.ndarray:
+    """(N, size, size) ROIs of a stack, centred on the pixel nearest ``centre`` (``size`` odd)."""
+    half = size // 2
+    row, column = int(round(centre[0])), int(round(centre[1]))
+    return stack[:, row - half: row + half + 1, column - half: column + half + 1]

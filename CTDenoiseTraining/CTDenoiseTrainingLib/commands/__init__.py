@@ -1,0 +1,7 @@
+"""The training subcommands of ``ctdenoise`` (``train``, ``train-benchmark``), one module each.
+
+The engine's command line registers them when this package is importable (``CTDenoiseLib.cli``); the engine
+itself never imports training code.
+"""
+
+COMMANDS = ("train", "train_benchmark")
