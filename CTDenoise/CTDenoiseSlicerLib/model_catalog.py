@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from .device_options import Precision
+
 TITLES = {"stresnet": "STResNet", "srresnet": "SRResNet"}
 
 
@@ -20,10 +22,13 @@ class ModelInfo:
         return TITLES.get(self.name, self.name)
 
 
+# Every precision a model can have (the engine's ``models --json`` lists those that run on this machine).
+PRECISIONS = tuple(precision.value for precision in Precision if precision is not Precision.AUTO)
+
 # Shown until the engine has answered (or when it cannot: torch not yet installed).
 BUILTIN_MODELS = (
-    ModelInfo("stresnet", "stresnet", ("fp32", "fp16", "int8"), "STResNet (default): fast, for CPU or GPU."),
-    ModelInfo("srresnet", "srresnet", ("fp32", "fp16", "int8"), "SRResNet-3D: the slower reference network."),
+    ModelInfo("stresnet", "stresnet", PRECISIONS, "STResNet (default): fast, for CPU or GPU."),
+    ModelInfo("srresnet", "srresnet", PRECISIONS, "SRResNet-3D: the slower reference network."),
 )
 
 
@@ -33,7 +38,7 @@ def parse_models_json(text: str) -> list[ModelInfo]:
     records = data.get("models") if isinstance(data, dict) else None
     if not isinstance(records, list):
         raise ValueError("'models --json' did not print a {\"models\": [...]} object")
-    models = [ModelInfo(str(r["name"]), str(r.get("architecture", "")), tuple(r.get("precisions", ("fp32",))),
+    models = [ModelInfo(str(r["name"]), str(r.get("architecture", "")), tuple(r.get("precisions", (Precision.FP32.value,))),
                         str(r.get("summary", ""))) for r in records]
     return sorted(models, key=lambda m: (m.name != "stresnet", m.name != "srresnet", m.name))
 

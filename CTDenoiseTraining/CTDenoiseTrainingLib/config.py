@@ -10,11 +10,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from CTDenoiseLib.models import ModelConfig
+from CTDenoiseLib.vocabulary import Device, choices
 
 from .recipes.options import TeacherStudentOptions, UnpairedOptions, recipe_problems
 
 AMP_MODES = ("auto", "off", "fp16", "bf16")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = choices(Device)
 
 
 @dataclass

@@ -88,6 +88,17 @@ def test_agrees_with_the_engine_rules_when_the_engine_is_importable() -> None:
                 assert accepted == option.enabled, (device, cuda, option)
 
 
+def test_slicer_vocabulary_is_the_engines() -> None:
+    """The panel cannot import the engine (it runs as a separate process), so it names precision and device itself;
+    the values must be the engine's, which its options accept and ``models --json`` prints."""
+    from CTDenoiseLib import vocabulary
+    from CTDenoiseSlicerLib.model_catalog import PRECISIONS
+
+    assert [precision.value for precision in Precision] == list(vocabulary.choices(vocabulary.Precision))
+    assert [device.value for device in Device] == list(vocabulary.choices(vocabulary.Device))
+    assert PRECISIONS == vocabulary.choices(vocabulary.Precision, auto=False)
+
+
 def test_auto_prediction_agrees_with_the_engines_rule_when_importable() -> None:
     auto = pytest.importorskip("CTDenoiseLib.runtime.precision_auto", reason="engine or torch not importable here")
     from CTDenoiseSlicerLib.probe_environment import INT8_FAST_FLAGS

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..vocabulary import CPU_PRECISIONS
+
 SHARED_DATA = Path("../shared/data")
 
 
@@ -32,7 +34,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         help="instead of scoring, write the report of these battery.csv files (shards of one grid "
                              "run on several machines or processes)")
     parser.add_argument("--models", nargs="+", default=["stresnet", "srresnet"])
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"], choices=("fp32", "int8"))
+    parser.add_argument("--precisions", nargs="+", default=list(CPU_PRECISIONS), choices=CPU_PRECISIONS)
     parser.add_argument("--output-dir", type=Path, default=Path("battery-output"))
     parser.add_argument("--nlm-strength", type=float, default=None, help="h / noise std of the NLM baselines")
     parser.add_argument("--diffusion-conductance", type=float, default=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..vocabulary import Precision, choices
 from .option_types import DOSE, bounded
 
 
@@ -16,7 +17,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dose", type=bounded(float, DOSE), default=0.1, help="dose fraction (default 0.1)")
     parser.add_argument("--models", nargs="+", default=["srresnet", "stresnet"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
+    parser.add_argument("--precision", choices=choices(Precision), default=Precision.AUTO.value,
                         help="as for denoise; auto (default) is the fastest path this machine has, and says which")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="also report each model averaged over the 8 flips of each tile (8x the time)")

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from ..vocabulary import Backend, Device, Precision, choices
 from .option_types import HALO, MAX_TILE_MVOX, STRENGTH, bounded
 
 from . import denoise_dicom
@@ -26,11 +27,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("output", help="output file (.nrrd, .nii, .nii.gz, .mha; int16 HU, input geometry), "
                                        "or an output folder in batch mode")
     parser.add_argument("--model", default="stresnet", help="registered model name (default: stresnet)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
+    parser.add_argument("--precision", choices=choices(Precision), default=Precision.AUTO.value,
                         help="auto (default): FP16 on a CUDA GPU, INT8 on a CPU with VNNI/AMX, else FP32; "
                              "prints which and why")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
+    parser.add_argument("--device", choices=choices(Device), default=Device.AUTO.value)
+    parser.add_argument("--backend", choices=choices(Backend), default=Backend.AUTO.value,
                         help="auto: OpenVINO for INT8 and for FP32 on the CPU when installed, else PyTorch; "
                              "torch: PyTorch eager (the FP32 reference)")
     parser.add_argument("--format", default=".nrrd", choices=(".nrrd", ".nii", ".nii.gz", ".mha"),

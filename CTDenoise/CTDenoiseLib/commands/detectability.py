@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..vocabulary import CPU_PRECISIONS
+
 DEFAULT_PHANTOM = Path("../shared/data/lcd_ct_phantom/fbp")
 
 
@@ -28,7 +30,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--simulated-doses", nargs="*", type=float, help="dose fractions to simulate (none: only "
                                                                          "the real scans)")
     parser.add_argument("--models", nargs="*", help="models to score (none: only the acquired images and NLM)")
-    parser.add_argument("--precisions", nargs="+", choices=("fp32", "int8"))
+    parser.add_argument("--precisions", nargs="+", choices=CPU_PRECISIONS)
     parser.add_argument("--no-nlm", action="store_true", help="leave non-local means out")
     parser.add_argument("--bootstrap", type=int, help="bootstrap resamples for the 95 %% intervals")
     parser.add_argument("--output-dir", type=Path, default=Path("detectability-output"))

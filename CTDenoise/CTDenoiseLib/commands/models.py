@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..vocabulary import Precision, choices
+
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("models", help="list the registered models")
@@ -12,7 +14,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = choices(Precision, auto=False)  # listed by `models --json`, less those unavailable here
 
 
 def unavailable_here(entry) -> dict[str, str]:
@@ -22,10 +24,10 @@ def unavailable_here(entry) -> dict[str, str]:
 
     missing = {}
     if not cuda_available():
-        missing["fp16"] = "needs a CUDA GPU"
+        missing[Precision.FP16.value] = "needs a CUDA GPU"
     int8 = int8_unavailable_reason(entry.name)
     if int8:
-        missing["int8"] = int8
+        missing[Precision.INT8.value] = int8
     return missing
 
 

@@ -14,9 +14,10 @@ import torch
 
 from ..errors import CTDenoiseError
 from ..models.files import LoadedModel
+from ..vocabulary import Backend, Device, Precision, choices
 
-PRECISIONS = ("fp32", "fp16", "int8")
-DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = choices(Precision, auto=False)
+DEVICES = choices(Device)
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
@@ -36,25 +37,25 @@ def resolve_choice(precision: str, device: str, has_cuda: bool | None = None) ->
     if precision not in PRECISIONS or device not in DEVICES:
         raise CTDenoiseError(f"Unknown precision '{precision}' or device '{device}'.",
                              f"Precision: {', '.join(PRECISIONS)}; device: {', '.join(DEVICES)}.")
-    if precision == "int8" and device == "cuda":  # a rule of the product, whatever this machine has
+    if precision == Precision.INT8 and device == Device.CUDA:  # a rule of the product, whatever this machine has
         raise CTDenoiseError("INT8 runs only on the CPU.", "Use --precision fp16 or fp32 on the GPU.")
     has_cuda = cuda_available() if has_cuda is None else has_cuda
-    if device == "cuda" and not has_cuda:
+    if device == Device.CUDA and not has_cuda:
         raise CTDenoiseError("CUDA was requested but no CUDA GPU is usable by this PyTorch build.",
                              "Use --device cpu (or auto), or install a CUDA build of PyTorch.")
-    if precision == "fp16":
-        if device == "cpu":
+    if precision == Precision.FP16:
+        if device == Device.CPU:
             raise CTDenoiseError("FP16 runs only on a CUDA GPU (on CPUs without native FP16 it is many times slower).",
                                  _cpu_precision_hint())
         if not has_cuda:
             raise CTDenoiseError("FP16 needs a CUDA GPU and none was found.", _cpu_precision_hint())
-        return Choice("fp16", "cuda", "auto: FP16 on CUDA" if device == "auto" else "")
-    if precision == "int8":
-        return Choice("int8", "cpu", "auto: INT8 runs on the CPU" if device == "auto" else "")
-    if device == "auto":
-        chosen = "cuda" if has_cuda else "cpu"
-        return Choice("fp32", chosen, f"auto: FP32 on {chosen.upper()}")
-    return Choice("fp32", device)
+        return Choice(Precision.FP16, Device.CUDA, "auto: FP16 on CUDA" if device == Device.AUTO else "")
+    if precision == Precision.INT8:
+        return Choice(Precision.INT8, Device.CPU, "auto: INT8 runs on the CPU" if device == Device.AUTO else "")
+    if device == Device.AUTO:
+        chosen = Device.CUDA if has_cuda else Device.CPU
+        return Choice(Precision.FP32, chosen, f"auto: FP32 on {chosen.upper()}")
+    return Choice(Precision.FP32, Device(device))
 
 
 def _cpu_precision_hint() -> str:
@@ -78,7 +79,7 @@ class TorchRunner:
             return self.module(batch)[0, 0].float().cpu().numpy()
 
 
-BACKENDS = ("auto", "torch", "openvino")
+BACKENDS = choices(Backend)
 
 
 def pick_backend(choice: Choice, backend: str = "auto") -> str:
@@ -88,31 +89,31 @@ def pick_backend(choice: Choice, backend: str = "auto") -> str:
 
     if backend not in BACKENDS:
         raise CTDenoiseError(f"Unknown backend '{backend}'.", f"Choose one of: {', '.join(BACKENDS)}.")
-    if choice.precision == "int8":
-        if backend == "torch":
+    if choice.precision == Precision.INT8:
+        if backend == Backend.TORCH:
             raise CTDenoiseError("INT8 runs through OpenVINO, not PyTorch.", "Use --backend openvino (or auto).")
         if not openvino_available():
             raise CTDenoiseError("INT8 needs OpenVINO, which is not installed.", INSTALL_HINT)
-        return "openvino"
-    if choice.device == "cuda":
-        if backend == "openvino":
+        return Backend.OPENVINO
+    if choice.device == Device.CUDA:
+        if backend == Backend.OPENVINO:
             raise CTDenoiseError("The OpenVINO backend runs on the CPU only.", "Use --backend torch (or auto) on CUDA.")
-        return "torch"
-    if backend == "auto":
-        return "openvino" if openvino_available() else "torch"
-    if backend == "openvino" and not openvino_available():
+        return Backend.TORCH
+    if backend == Backend.AUTO:
+        return Backend.OPENVINO if openvino_available() else Backend.TORCH
+    if backend == Backend.OPENVINO and not openvino_available():
         raise CTDenoiseError("The OpenVINO backend is not installed.", INSTALL_HINT)
-    return backend
+    return Backend(backend)
 
 
 def make_runner(model: LoadedModel, choice: Choice, backend: str = "auto") -> Runner:
     """The runner for ``choice``; ``backend`` as in ``pick_backend`` (``torch`` gives the PyTorch eager reference)."""
     engine = pick_backend(choice, backend)
-    if engine == "torch":
-        return TorchRunner(model.module, choice.device, torch.float16 if choice.precision == "fp16" else torch.float32)
+    if engine == Backend.TORCH:
+        return TorchRunner(model.module, choice.device, torch.float16 if choice.precision == Precision.FP16 else torch.float32)
     from .openvino_backend import OpenVINORunner, convert_module, read_ir
 
-    if choice.precision == "fp32":
+    if choice.precision == Precision.FP32:
         return OpenVINORunner(convert_module(model.module))
     entry = model.entry
     if entry is None or "int8" not in entry.extra or "int8-bin" not in entry.extra:
@@ -135,5 +136,5 @@ def _check_int8_matches_weights(model: LoadedModel) -> None:
 
 
 def describe_runner(choice: Choice, backend: str) -> str:
-    names = {"torch": "PyTorch eager", "openvino": "OpenVINO"}
+    names = {Backend.TORCH: "PyTorch eager", Backend.OPENVINO: "OpenVINO"}
     return f"{choice.precision.upper()} on {choice.device.upper()} via {names[backend]}"

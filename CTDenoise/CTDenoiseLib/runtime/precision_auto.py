@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .backends import Choice, cuda_available, resolve_choice
 from ..errors import CTDenoiseError
+from ..vocabulary import Backend, Device, Precision
+from .backends import DEVICES, Choice, cuda_available, resolve_choice
 
 # CPU flags (as /proc/cpuinfo names them) with INT8 dot-product instructions that make INT8 pay off.
 INT8_FAST_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -67,18 +68,18 @@ def auto_choice(device: str, has_cuda: bool, int8_flags: tuple[str, ...], int8_m
         int8_flags: the CPU's INT8 dot-product flags (``cpu_int8_flags``).
         int8_missing: why INT8 cannot run here (``int8_unavailable_reason``), empty if it can.
     """
-    if device == "cuda" or (device == "auto" and has_cuda):
-        resolve_choice("fp16", device, has_cuda)  # the same refusal as --precision fp16 when CUDA is missing
-        return Choice("fp16", "cuda", "precision auto: FP16 on CUDA (a CUDA GPU is present)")
-    resolve_choice("fp32", device, has_cuda)
+    if device == Device.CUDA or (device == Device.AUTO and has_cuda):
+        resolve_choice(Precision.FP16, device, has_cuda)  # the same refusal as --precision fp16 when CUDA is missing
+        return Choice(Precision.FP16, Device.CUDA, "precision auto: FP16 on CUDA (a CUDA GPU is present)")
+    resolve_choice(Precision.FP32, device, has_cuda)
     if not int8_flags:
-        return Choice("fp32", "cpu", "precision auto: FP32 on the CPU (this CPU has no VNNI/AMX INT8 instructions; "
-                                     f"{MEASURED['no_vnni']})")
+        return Choice(Precision.FP32, Device.CPU, "precision auto: FP32 on the CPU (this CPU has no VNNI/AMX INT8 "
+                                                  f"instructions; {MEASURED['no_vnni']})")
     if int8_missing:
-        return Choice("fp32", "cpu", f"precision auto: FP32 on the CPU (INT8 would be faster with "
-                                     f"{', '.join(int8_flags)}, but {int8_missing})")
-    return Choice("int8", "cpu", f"precision auto: INT8 on the CPU (this CPU has {', '.join(int8_flags)}; "
-                                 f"{MEASURED['vnni']})")
+        return Choice(Precision.FP32, Device.CPU, f"precision auto: FP32 on the CPU (INT8 would be faster with "
+                                                  f"{', '.join(int8_flags)}, but {int8_missing})")
+    return Choice(Precision.INT8, Device.CPU, f"precision auto: INT8 on the CPU (this CPU has {', '.join(int8_flags)}; "
+                                              f"{MEASURED['vnni']})")
 
 
 def choose_precision(precision: str, device: str, model: str, backend: str = "auto") -> Choice:
@@ -90,11 +91,11 @@ def choose_precision(precision: str, device: str, model: str, backend: str = "au
         model: the registered model that will run (its INT8 artefact decides whether INT8 is possible).
         backend: ``--backend``; ``torch`` (PyTorch eager) has no INT8 path.
     """
-    if precision != "auto":
+    if precision != Precision.AUTO:
         return resolve_choice(precision, device)
-    if device not in ("auto", "cpu", "cuda"):
-        raise CTDenoiseError(f"Unknown device '{device}'.", "Device: auto, cpu, cuda.")
+    if device not in DEVICES:
+        raise CTDenoiseError(f"Unknown device '{device}'.", f"Device: {', '.join(DEVICES)}.")
     has_cuda = cuda_available()
-    flags = cpu_int8_flags() if device == "cpu" or not has_cuda else ()
-    missing = "--backend torch has no INT8 path" if backend == "torch" else int8_unavailable_reason(model) if flags else ""
+    flags = cpu_int8_flags() if device == Device.CPU or not has_cuda else ()
+    missing = "--backend torch has no INT8 path" if backend == Backend.TORCH else int8_unavailable_reason(model) if flags else ""
     return auto_choice(device, has_cuda, flags, missing)

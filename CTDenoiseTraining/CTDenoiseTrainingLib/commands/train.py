@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from CTDenoiseLib.simulation.kernels import KERNELS
+from CTDenoiseLib.vocabulary import Device, choices
 from .train_recipes import add_recipe_arguments
 
 
@@ -71,7 +72,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     optimisation.add_argument("--perceptual-weights", help="VGG-16 ImageNet weights file for the perceptual loss")
     optimisation.add_argument("--amp", choices=("auto", "off", "fp16", "bf16"),
                               help="mixed precision (auto: FP16 on CUDA, off on CPU)")
-    optimisation.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    optimisation.add_argument("--device", choices=choices(Device))
     run_group = parser.add_argument_group("run")
     run_group.add_argument("--validate-every", type=int)
     run_group.add_argument("--checkpoint-every", type=int)

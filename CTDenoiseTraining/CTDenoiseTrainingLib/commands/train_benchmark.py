@@ -6,6 +6,8 @@ import argparse
 import json
 import platform
 
+from CTDenoiseLib.vocabulary import Device, choices
+
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
@@ -21,7 +23,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per precision (default 5)")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--device", choices=choices(Device), default=Device.AUTO.value)
     parser.add_argument("--precision", nargs="+", choices=("fp32", "amp", "fp16", "bf16"), default=["fp32", "amp"])
     parser.add_argument("--threads", type=int, default=0)
     parser.set_defaults(handler=run)

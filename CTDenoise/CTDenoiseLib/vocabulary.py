@@ -1,0 +1,59 @@
+"""The words the engine's options use, each named once: precision, device and backend.
+
+Every command-line ``choices``, the ``models --json`` precisions and the precision rules of ``runtime.backends``
+come from these enums. Members are strings (``Precision.INT8 == "int8"``), so option values, JSON and model
+cards keep plain strings. Light on purpose (no torch): argument parsers import it.
+"""
+
+from __future__ import annotations
+
+import enum
+
+try:
+    from enum import StrEnum
+except ImportError:  # Python 3.10: the same behaviour, spelled out
+
+    class StrEnum(str, enum.Enum):  # type: ignore[no-redef]
+        def __str__(self) -> str:
+            return str(self.value)
+
+
+class Precision(StrEnum):
+    """Numeric precision of the network; ``auto`` picks the fastest this machine has (``runtime.precision_auto``)."""
+
+    AUTO = "auto"
+    FP32 = "fp32"
+    FP16 = "fp16"  # CUDA only
+    INT8 = "int8"  # CPU only, an OpenVINO artefact
+
+
+class Device(StrEnum):
+    """Where the network runs; ``auto``: a CUDA GPU when there is one."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class Backend(StrEnum):
+    """What executes the network; ``auto``: OpenVINO for INT8 and for FP32 on the CPU when installed."""
+
+    AUTO = "auto"
+    TORCH = "torch"
+    OPENVINO = "openvino"
+
+
+CPU_PRECISIONS = (Precision.FP32.value, Precision.INT8.value)  # what the CPU studies compare (battery, detectability)
+
+
+def choices(vocabulary: type[StrEnum], auto: bool = True) -> tuple[str, ...]:
+    """The values of ``vocabulary`` as plain strings, for argparse ``choices`` and messages.
+
+    Args:
+        vocabulary: one of the enums of this module.
+        auto: include ``"auto"`` (an option value that leaves the choice to the engine).
+
+    Returns:
+        The values in declaration order.
+    """
+    return tuple(member.value for member in vocabulary if auto or member.value != "auto")
