@@ -10,13 +10,14 @@ half-written checkpoint as the latest. Nothing is ever loaded with pickle.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from CTDenoiseLib.io.atomic import atomic_write, write_text_atomic
 
 LATEST = "latest.json"
 
@@ -60,22 +61,19 @@ def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: 
                     state: dict, keep: int = 2) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"step-{step:08d}"
-    partial = folder / f".step-{step:08d}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    save_file(_plain(model.state_dict()), str(partial / "model.safetensors"))
-    tensors, info = optimizer_tensors(optimizer)
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    save_file(tensors, str(partial / "optimizer.safetensors"))
-    (partial / "state.json").write_text(json.dumps({"step": step, "optimizer": info, **state}, indent=1) + "\n",
-                                        encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(partial, target)
-    pointer = folder / f".{LATEST}.partial"
-    pointer.write_text(json.dumps({"step": step, "folder": target.name}) + "\n", encoding="utf-8")
-    os.replace(pointer, folder / LATEST)
+    with atomic_write(target, folder / f".step-{step:08d}.partial") as partial:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        save_file(_plain(model.state_dict()), str(partial / "model.safetensors"))
+        tensors, info = optimizer_tensors(optimizer)
+        tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            tensors["rng.cuda"] = torch.cuda.get_rng_state()
+        save_file(tensors, str(partial / "optimizer.safetensors"))
+        (partial / "state.json").write_text(json.dumps({"step": step, "optimizer": info, **state}, indent=1) + "\n",
+                                            encoding="utf-8")
+        shutil.rmtree(target, ignore_errors=True)  # a folder is replaced only when empty
+    write_text_atomic(folder / LATEST, json.dumps({"step": step, "folder": target.name}) + "\n")
     steps = sorted(p for p in folder.glob("step-*") if p.is_dir())
     for old in steps[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)

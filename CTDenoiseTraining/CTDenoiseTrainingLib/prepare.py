@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from CTDenoiseLib.hu import check_ct_values, to_int16_hu
+from CTDenoiseLib.io.atomic import atomic_write
 from CTDenoiseLib.models.registry import sha256_of
 from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_volume, thicken_slices
 from CTDenoiseLib.io.volumes import Volume, read_volume
@@ -67,9 +68,8 @@ def case_key(case: Case, index: int, settings: DoseSimulation, realisations: int
 
 
 def _save(array: np.ndarray, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial.npy")
-    np.save(partial, array)
-    os.replace(partial, path)
+    with atomic_write(path, path.with_name(f".{path.name}.{os.getpid()}.partial.npy")) as partial:  # np.save: .npy
+        np.save(partial, array)
 
 
 def _paths(case: Case, key: str, cache: Path, realisations: int) -> tuple[Path, tuple[Path, ...]]:

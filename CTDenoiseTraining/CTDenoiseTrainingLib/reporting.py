@@ -4,11 +4,12 @@ when the ``tensorboard`` package is installed (optional extra ``ctdenoise[traini
 from __future__ import annotations
 
 import csv
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Callable, TextIO
+
+from CTDenoiseLib.io.atomic import atomic_write
 
 
 class ProgressBar:
@@ -44,12 +45,10 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     columns: list[str] = []
     for row in rows:
         columns += [key for key in row if key not in columns]
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "w", newline="", encoding="utf-8") as stream:
+    with atomic_write(path) as partial, open(partial, "w", newline="", encoding="utf-8") as stream:
         writer = csv.DictWriter(stream, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(partial, path)
 
 
 class TensorBoard:

@@ -16,6 +16,8 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from CTDenoiseLib.io.atomic import write_text_atomic
+
 from .config import TrainConfig
 
 VOLUME_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
@@ -169,10 +171,7 @@ def save_split(run_dir: Path, train: list[Case], validation: list[Case]) -> Path
     data = {"train": [asdict(c) for c in train], "validation": [asdict(c) for c in validation],
             "patients": {"train": sorted({c.patient for c in train}),
                          "validation": sorted({c.patient for c in validation})}}
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def load_split(run_dir: Path) -> tuple[list[Case], list[Case]] | None:

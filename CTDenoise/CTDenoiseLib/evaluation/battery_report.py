@@ -9,17 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.atomic import atomic_write
 from .battery import BATTERY_WINDOW, DIFFUSION, LOW_DOSE, NLM, NLM_ORACLE
 
 
 def write_csv(rows: list[dict], path: Path) -> Path:
     """All rows, one per (condition, reference, method), written atomically."""
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "w", newline="", encoding="utf-8") as stream:
+    with atomic_write(path) as partial, open(partial, "w", newline="", encoding="utf-8") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    partial.replace(path)
     return path
 
 
@@ -124,8 +123,7 @@ def heat_map(rows: list[dict], path: Path, models: list[str] | None = None) -> P
     figure.colorbar(image, ax=axes, label="PSNR gain over NLM (dB)")
     axes.set_title("Gain over non-local means per condition (unseen data)", fontsize=9)
     figure.tight_layout()
-    partial = path.with_name(f".{path.stem}.partial.png")
-    figure.savefig(partial, dpi=130)
+    with atomic_write(path, path.with_name(f".{path.stem}.partial.png")) as partial:  # matplotlib: format from suffix
+        figure.savefig(partial, dpi=130)
     plt.close(figure)
-    partial.replace(path)
     return path

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +25,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import CTDenoiseError
+from .atomic import atomic_write
 from .file_modes import apply_default_mode, current_umask
 from .volumes import Volume
 
@@ -319,24 +319,22 @@ def write_derived_series(volume: Volume, plan: DicomOutputPlan, derivation: Deri
     clipped = 0
     names = []
     try:
-        for index, source in enumerate(matched):
-            header = derived_header(source, series_uid, study_uid, series_number, description, derivation, now)
-            pixels, count = stored_values(volume.array[index], header)
-            clipped += count
-            header.add_new(0x7FE00010, "OW", pixels.tobytes())
-            name = f"CT{index + 1:06d}.dcm"
-            pydicom.dcmwrite(temporary / name, header, enforce_file_format=True)
-            apply_default_mode(temporary / name)
-            names.append(name)
-        _verify(temporary, names, volume.array[0].size * 2)
-        os.chmod(temporary, 0o777 & ~current_umask())
-        os.replace(temporary, output_dir)  # replaces an empty folder; fails if files appeared there meanwhile
-    except BaseException as error:
-        shutil.rmtree(temporary, ignore_errors=True)
-        if isinstance(error, OSError):
-            raise CTDenoiseError(f"Cannot write the DICOM series to '{output_dir}' ({error.strerror or error}).",
-                                 "Check free disk space and permissions; nothing was left behind.") from error
-        raise
+        # the rename replaces an empty folder; it fails if files appeared there meanwhile
+        with atomic_write(output_dir, temporary) as partial:
+            for index, source in enumerate(matched):
+                header = derived_header(source, series_uid, study_uid, series_number, description, derivation, now)
+                pixels, count = stored_values(volume.array[index], header)
+                clipped += count
+                header.add_new(0x7FE00010, "OW", pixels.tobytes())
+                name = f"CT{index + 1:06d}.dcm"
+                pydicom.dcmwrite(partial / name, header, enforce_file_format=True)
+                apply_default_mode(partial / name)
+                names.append(name)
+            _verify(partial, names, volume.array[0].size * 2)
+            os.chmod(partial, 0o777 & ~current_umask())
+    except OSError as error:
+        raise CTDenoiseError(f"Cannot write the DICOM series to '{output_dir}' ({error.strerror or error}).",
+                             "Check free disk space and permissions; nothing was left behind.") from error
     if clipped:
         notes.append(f"{clipped} denoised voxel(s) lay outside the input's stored value range and were clipped to it")
     return WrittenSeries(output_dir, tuple(output_dir / name for name in names), series_uid, clipped, tuple(notes))

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import SimpleITK as sitk
 
+from .atomic import atomic_write
 from .dicom_series import read_series, select_series
 from ..errors import CTDenoiseError
 from .file_integrity import check_nifti_input, is_nifti, nifti_shortfall
@@ -214,15 +215,12 @@ def write_volume(volume: Volume, path: str | os.PathLike) -> Path:
                                          suffix=f"{PARTIAL_MARK}{extension}", dir=path.parent)
     os.close(handle)
     try:
-        with native_stderr_to_log():
-            sitk.WriteImage(volume.to_sitk(), temporary, useCompression=True)
-        verify_written(Path(temporary), volume, path)
-        apply_default_mode(temporary)
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, RuntimeError):
-            raise CTDenoiseError(f"Cannot write '{path}' ({str(error).strip().splitlines()[-1]}).",
-                                 "Check free disk space and permissions.") from error
-        raise
+        with atomic_write(path, temporary) as partial:
+            with native_stderr_to_log():
+                sitk.WriteImage(volume.to_sitk(), str(partial), useCompression=True)
+            verify_written(partial, volume, path)
+            apply_default_mode(partial)
+    except RuntimeError as error:
+        raise CTDenoiseError(f"Cannot write '{path}' ({str(error).strip().splitlines()[-1]}).",
+                             "Check free disk space and permissions.") from error
     return path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import CTDenoiseError
+from ..io.atomic import atomic_write, write_text_atomic
 from ..io.file_modes import apply_default_mode
 from ..hu import HUNormalization
 from . import ModelConfig, build_model, macs_per_voxel, parameter_count, receptive_field_radius
@@ -60,12 +60,9 @@ def save_model(module: nn.Module, config: ModelConfig, card: dict, folder: Path,
     folder.mkdir(parents=True, exist_ok=True)
     weights, card_path = folder / f"{stem}.safetensors", folder / f"{stem}.card.json"
     state = {key: value.detach().to("cpu", torch.float32).contiguous() for key, value in module.state_dict().items()}
-    partial = folder / f".{weights.name}.partial"
-    save_file(state, str(partial), metadata={"format": "pt", "architecture": config.architecture})
-    apply_default_mode(partial)
-    os.replace(partial, weights)
+    with atomic_write(weights) as partial:
+        save_file(state, str(partial), metadata={"format": "pt", "architecture": config.architecture})
+        apply_default_mode(partial)
     full_card = {**card, "config": config.to_dict(), **describe(module)}
-    partial = folder / f".{card_path.name}.partial"
-    partial.write_text(json.dumps(full_card, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, card_path)
+    write_text_atomic(card_path, json.dumps(full_card, indent=2) + "\n")
     return weights, card_path

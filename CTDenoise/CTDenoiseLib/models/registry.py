@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CTDenoiseError
+from ..io.atomic import write_text_atomic
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "weights"  # CTDenoiseLib/weights, beside the subpackages
 REGISTRY_NAME = "registry.json"
@@ -126,7 +127,5 @@ def register_model(folder: Path, name: str, weights: Path, card: Path, extra: di
         entry["extra"] = {key: record(path) for key, path in extra.items()}
     data["models"] = [model for model in data["models"] if model.get("name") != name] + [entry]
     data["models"].sort(key=lambda model: model["name"])
-    temporary = registry.with_name(f".{registry.name}.partial")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, registry)
+    write_text_atomic(registry, json.dumps(data, indent=2) + "\n")
     return registry

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import CTDenoiseError
+from ..io.atomic import atomic_write
 from ..io.file_labels import file_labels
 from ..io.label_masks import read_mask
 from ..progress import Progress
@@ -28,8 +29,7 @@ def write_features_csv(path: Path, features: list[str], values: dict[str, dict[s
     compared = [label for label in labels if label != baseline]
     header = (["feature", *labels] + [f"diff {label} vs {baseline}" for label in compared]
               + [f"rel diff {label} vs {baseline} (%)" for label in compared])
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path) as partial, open(partial, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         for feature in features:
@@ -37,7 +37,6 @@ def write_features_csv(path: Path, features: list[str], values: dict[str, dict[s
             writer.writerow([feature, *(repr(values[label][feature]) for label in labels),
                              *(repr(values[label][feature] - base) for label in compared),
                              *(repr(relative_difference_percent(values[label][feature], base)) for label in compared)])
-    os.replace(partial, path)
 
 
 def _finite(value: float) -> float | None:

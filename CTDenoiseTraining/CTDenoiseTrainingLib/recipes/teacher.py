@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from CTDenoiseLib.io.atomic import atomic_write
 from CTDenoiseLib.models import ModelConfig, build_model
 
 from ..distributed import Context, barrier
@@ -124,9 +125,8 @@ def obtain_teacher(model_config: ModelConfig, run_dir: Path, weights: str, datas
     else:
         teacher = train_teacher(model_config, dataset, steps, learning_rate, context, seed, log)
         if context.main:
-            partial = saved.with_name(f".{saved.name}.partial")
-            save_file({k: v.detach().cpu().contiguous() for k, v in teacher.state_dict().items()}, str(partial))
-            partial.replace(saved)
+            with atomic_write(saved) as partial:
+                save_file({k: v.detach().cpu().contiguous() for k, v in teacher.state_dict().items()}, str(partial))
         barrier(context)
     return teacher, {"source": f"trained in this run: {steps} steps normal dose -> normal dose, input skip removed",
                      "steps": steps, "file": str(saved), "sha256": sha256_of(saved)}

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from CTDenoiseLib.hu import HUNormalization, check_ct_values, to_int16_hu
+from CTDenoiseLib.io.atomic import write_text_atomic
 from CTDenoiseLib.io.volumes import read_volume
 
 from ..prepare import CACHE_FORMAT, PreparedCase, _fingerprint, _save
@@ -126,9 +127,7 @@ def save_unpaired_split(run_dir: Path, cases: UnpairedCases) -> None:
             "patients": {"train": sorted({c.patient for c in cases.normal_train + cases.low_train}),
                          "validation": sorted({c.patient for c in cases.normal_validation + cases.low_validation})}}
     path = run_dir / SPLIT_FILE
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def load_unpaired_split(run_dir: Path) -> UnpairedCases | None:
