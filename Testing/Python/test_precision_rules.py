@@ -61,15 +61,31 @@ def test_cli_rejects_int8_on_cuda_in_one_line(capsys: pytest.CaptureFixture[str]
     assert "INT8 runs only on the CPU" in error  # the rule, before whether this machine has CUDA
 
 
-def test_openvino_fp32_matches_pytorch() -> None:
-    pytest.importorskip("openvino", reason="OpenVINO not installed (a base dependency: pip install openvino)")
+def working_network(features: int, blocks: int) -> torch.nn.Module:
+    """A fresh STResNet with non-zero output weights. A fresh network starts as the exact identity (its output
+    convolution is zero), so a runner that returned its input unchanged would match it."""
     from CTDenoiseLib.models import ModelConfig, build_model
-    from CTDenoiseLib.runtime.openvino_backend import OpenVINORunner, convert_module
 
     torch.manual_seed(0)
-    module = build_model(ModelConfig("stresnet", 4, 1)).eval()
+    module = build_model(ModelConfig("stresnet", features, blocks)).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(module.tail.weight, std=0.05)
+        torch.nn.init.normal_(module.tail.bias, std=0.05)
+    return module
+
+
+def assert_not_identity(output: np.ndarray, tile: np.ndarray) -> None:
+    assert np.abs(output - tile).max() > 0.05, "the network is (near) the identity: the comparison proves nothing"
+
+
+def test_openvino_fp32_matches_pytorch() -> None:
+    pytest.importorskip("openvino", reason="OpenVINO not installed (a base dependency: pip install openvino)")
+    from CTDenoiseLib.runtime.openvino_backend import OpenVINORunner, convert_module
+
+    module = working_network(4, 1)
     tile = np.random.default_rng(0).uniform(0, 2, (6, 20, 24)).astype(np.float32)
     reference = backends.TorchRunner(module, "cpu")(tile)
+    assert_not_identity(reference, tile)
     runner = OpenVINORunner(convert_module(module), max_shapes=1)
     np.testing.assert_allclose(runner(tile), reference, atol=2e-4)
     np.testing.assert_allclose(runner(tile[:4]), backends.TorchRunner(module, "cpu")(tile[:4]), atol=2e-4)
@@ -79,13 +95,14 @@ def test_openvino_fp32_matches_pytorch() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="FP16 runs only on CUDA and this machine has no CUDA GPU")
 def test_fp16_cuda_matches_fp32() -> None:
     from CTDenoiseLib.hu import HUNormalization
+    from CTDenoiseLib.models import ModelConfig
     from CTDenoiseLib.models.files import LoadedModel
-    from CTDenoiseLib.models import ModelConfig, build_model
 
     config = ModelConfig("stresnet", 8, 2)
-    module = build_model(config).eval()
+    module = working_network(config.features, config.blocks)
     tile = np.random.default_rng(0).uniform(0, 2, (8, 64, 64)).astype(np.float32)
     reference = backends.TorchRunner(module, "cpu")(tile)
+    assert_not_identity(reference, tile)
     loaded = LoadedModel("tiny", module, config, HUNormalization(), 4, {})
     choice = backends.resolve_choice("fp16", "auto")
     assert (choice.precision, choice.device) == ("fp16", "cuda")
