@@ -28,7 +28,7 @@ class CTDenoise(ScriptedLoadableModule):
 Denoise low-dose CT volumes with a 3D deep network (STResNet by default, or SRResNet), by default on the
 fastest path for the computer (INT8 on the CPU, FP16 on a CUDA GPU), in the background with progress and cancel,
 and compare radiomics features of a nodule before and after denoising. See <a href="https://github.com/ctdenoise/SlicerCTDenoise/blob/main/docs/slicer.md">the documentation</a>.
-""")
+""")  # noqa: E501 (a translated HTML string: splitting its long link would change the text to translate)
         self.parent.acknowledgementText = _("""
 Sample data from LIDC-IDRI (The Cancer Imaging Archive, CC BY 3.0; Armato et al., Med Phys 38:915, 2011):
 a crop of LIDC-IDRI-0003 with its low dose simulated (10 % dose, projection-domain noise) and its nodule.

@@ -1,4 +1,5 @@
-"""`ctdenoise` command line: one module per subcommand in ``commands/``, heavy imports deferred to run time.
+"""`ctdenoise` command line: one module per subcommand in ``commands/`` (and in the training package's
+``commands/`` when it is installed), heavy imports deferred to run time.
 
 Exit status 0 on success; 1 with one line ``ctdenoise: error: ...`` on stderr for problems the user can fix;
 2 for command-line usage errors (argparse, also one line); 130 when interrupted (Ctrl-C), 143 when terminated
@@ -20,8 +21,8 @@ from .errors import CTDenoiseError, Terminated
 from .io.native_stderr import set_echo
 from .progress import JsonProgress
 
-COMMANDS = ("denoise", "simulate", "models", "demo", "evaluate", "radiomics", "radiomics_study", "quantize", "benchmark",
-            "send", "battery", "detectability")
+COMMANDS = ("denoise", "simulate", "models", "demo", "evaluate", "radiomics", "radiomics_study", "quantize",
+            "benchmark", "send", "battery", "detectability")
 TRAINING_PACKAGE = "CTDenoiseTrainingLib"  # optional: its commands (train, train-benchmark) appear when importable
 
 

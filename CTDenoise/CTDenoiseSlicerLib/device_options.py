@@ -113,7 +113,9 @@ def predict_path(precision: Precision, device: Device, cuda_available: bool, ope
         model_precisions: the model's precisions; None when unknown.
         int8_fast_cpu: the CPU reports VNNI or AMX INT8 instructions.
     """
-    has = (lambda name: model_precisions is None or name in model_precisions)
+    def has(name: str) -> bool:
+        return model_precisions is None or name in model_precisions
+
     where = resolve_device(precision, device, cuda_available)
     if precision is Precision.AUTO:
         if where == "cuda":

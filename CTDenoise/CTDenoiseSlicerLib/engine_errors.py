@@ -9,7 +9,8 @@ ENGINE_ERROR_PREFIX = "ctdenoise: error: "
 # Failures that happen before the engine can report them itself, with what the user should do.
 _HINTS = (
     ("No module named 'torch'", "PyTorch is not installed: use 'Install dependencies' in the CTDenoise module."),
-    ("No module named 'CTDenoiseLib'", "The CTDenoise engine was not found next to the module: reinstall the extension."),
+    ("No module named 'CTDenoiseLib'",
+     "The CTDenoise engine was not found next to the module: reinstall the extension."),
     ("No module named", "An engine dependency is missing: use 'Install dependencies' in the CTDenoise module."),
     ("CUDA out of memory", "The GPU ran out of memory: choose a smaller tile size under Advanced, or run on the CPU."),
 )
@@ -22,7 +23,8 @@ def hint_for(line: str) -> str:
     return ""
 
 
-def extract_error_line(stderr_lines: Iterable[str], error_events: Iterable[str] = (), return_code: int | None = None) -> str:
+def extract_error_line(stderr_lines: Iterable[str], error_events: Iterable[str] = (),
+                       return_code: int | None = None) -> str:
     """The engine's own error line; else its JSON error message; else the last stderr line (a traceback's
     last line names the exception); else the exit code."""
     stderr = [line.rstrip() for line in stderr_lines if line.strip()]

@@ -38,7 +38,8 @@ def parse_models_json(text: str) -> list[ModelInfo]:
     records = data.get("models") if isinstance(data, dict) else None
     if not isinstance(records, list):
         raise ValueError("'models --json' did not print a {\"models\": [...]} object")
-    models = [ModelInfo(str(r["name"]), str(r.get("architecture", "")), tuple(r.get("precisions", (Precision.FP32.value,))),
+    models = [ModelInfo(str(r["name"]), str(r.get("architecture", "")),
+                        tuple(r.get("precisions", (Precision.FP32.value,))),
                         str(r.get("summary", ""))) for r in records]
     return sorted(models, key=lambda m: (m.name != "stresnet", m.name != "srresnet", m.name))
 

@@ -34,7 +34,8 @@ class SampleFile:
 
 SHIPPED = (
     SampleFile("CTDenoiseSample-LIDC0003-10pct.nrrd",
-               "91cca9b7cb38257d16dbf77945e2a4c9d616abcc0033255d4678c8bf4d077e96", "LIDC-IDRI-0003 10% dose (simulated)",
+               "91cca9b7cb38257d16dbf77945e2a4c9d616abcc0033255d4678c8bf4d077e96",
+               "LIDC-IDRI-0003 10% dose (simulated)",
                "VolumeFile"),
     SampleFile("CTDenoiseSample-LIDC0003-nodule.nrrd",
                "a83c1271741152bf785f9eb28c74e477e7b931d81ff91c3472f5b294d9ab31ed", "LIDC-IDRI-0003 nodule",
@@ -42,7 +43,8 @@ SHIPPED = (
 )
 DOWNLOAD = (
     SampleFile("CTDenoiseSample-LIDC0001-10pct.nrrd",
-               "4a2563533ffab3caa6330f111321993753343fc513eefa8cbc3ff81313e5635d", "LIDC-IDRI-0001 10% dose (simulated)",
+               "4a2563533ffab3caa6330f111321993753343fc513eefa8cbc3ff81313e5635d",
+               "LIDC-IDRI-0001 10% dose (simulated)",
                "VolumeFile"),
     SampleFile("CTDenoiseSample-LIDC0001-nodule.nrrd",
                "c296bc7514bb6c016fabe70fe6516aa41a56bd6408ecbfd385c94c418ed1311a", "LIDC-IDRI-0001 nodule",

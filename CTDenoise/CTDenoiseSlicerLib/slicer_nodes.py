@@ -34,7 +34,8 @@ def export_segment(segmentation, segment_id: str, reference_volume, path: str) -
         exported = slicer.modules.segmentations.logic().ExportSegmentsToLabelmapNode(
             segmentation, ids, labelmap, reference_volume)
         if not exported or labelmap.GetImageData() is None:
-            raise RuntimeError(f"Could not export segment '{segment_id}' on the grid of '{reference_volume.GetName()}'.")
+            raise RuntimeError(f"Could not export segment '{segment_id}' on the grid of "
+                               f"'{reference_volume.GetName()}'.")
         return export_volume(labelmap, path)
     finally:
         display = labelmap.GetDisplayNode()

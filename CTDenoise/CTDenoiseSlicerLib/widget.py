@@ -166,7 +166,8 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             current = self._parameterNode.model if self._parameterNode else "stresnet"
             self.ui.modelComboBox.clear()
             for model in models:
-                self.ui.modelComboBox.addItem(model.title + (" (default)" if model.name == "stresnet" else ""), model.name)
+                title = model.title + (" (default)" if model.name == "stresnet" else "")
+                self.ui.modelComboBox.addItem(title, model.name)
                 self.ui.modelComboBox.setItemData(self.ui.modelComboBox.count - 1, model.summary, qt.Qt.ToolTipRole)
             index = max(0, self.ui.modelComboBox.findData(current))
             self.ui.modelComboBox.currentIndex = index
@@ -216,7 +217,8 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.expectedTimeLabel.text = ""
             return
         x, y, z = image.GetDimensions()
-        self.ui.expectedTimeLabel.text = expected_time_text(self._speeds, node.model, path, x * y * z, node.selfEnsemble)
+        self.ui.expectedTimeLabel.text = expected_time_text(self._speeds, node.model, path, x * y * z,
+                                                            node.selfEnsemble)
 
     def _onParameterNodeModified(self, caller=None, event=None) -> None:
         if self._updating:
@@ -238,7 +240,8 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             ready = bool(node and node.inputVolume) and not installing
             self.ui.applyButton.text, self.ui.applyButton.enabled = "Denoise", ready
             self.ui.applyButton.toolTip = ("Installing packages: wait until it has finished." if installing else
-                                           "Denoise the CT volume in the background." if ready else "Select a CT volume first.")
+                                           "Denoise the CT volume in the background." if ready else
+                                           "Select a CT volume first.")
         environment = self.logic.environment if self.logic else None
         needed = environment is None or bool(dependencies.missing(environment, radiomics=True))
         busy = installing or _running(self._runner) or _running(self._radiomicsRunner)

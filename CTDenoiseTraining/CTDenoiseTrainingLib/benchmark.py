@@ -67,7 +67,8 @@ def run_benchmark(config: ModelConfig, patch: tuple[int, int, int], batch: int, 
         fp32 = next((row for row in rows if row["precision"] == "fp32"), None)
         for row in rows:
             if fp32 and row is not fp32:
-                row["speedup_vs_fp32"] = round(row["voxels_per_second_per_rank"] / fp32["voxels_per_second_per_rank"], 3)
+                speedup = row["voxels_per_second_per_rank"] / fp32["voxels_per_second_per_rank"]
+                row["speedup_vs_fp32"] = round(speedup, 3)
         return rows
     finally:
         distributed.cleanup(context)

@@ -53,7 +53,8 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     for key, value in info["scalars"].items():
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
-    groups = [{**group, "betas": tuple(group["betas"])} if "betas" in group else group for group in info["param_groups"]]
+    groups = [{**group, "betas": tuple(group["betas"])} if "betas" in group else group
+              for group in info["param_groups"]]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 
 from CTDenoiseLib import __version__
-from CTDenoiseLib.runtime.backends import TorchRunner
-from CTDenoiseLib.inference.halo_study import choose_halo
-from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.evaluation.metrics import QUALITY_WINDOW
-from CTDenoiseLib.models.files import save_model
+from CTDenoiseLib.hu import HUNormalization
+from CTDenoiseLib.inference.halo_study import choose_halo
 from CTDenoiseLib.models import ModelConfig, receptive_field_radius
+from CTDenoiseLib.models.files import save_model
 from CTDenoiseLib.models.registry import REGISTRY_NAME, read_registry, register_model
+from CTDenoiseLib.runtime.backends import TorchRunner
 
 from .config import TrainConfig
 from .sources import Case
@@ -68,10 +68,12 @@ def data_summary(train: list[Case], validation: list[Case], config: TrainConfig)
     simulated = sum(1 for case in train if not case.low)
     return {"summary": f"{len(train)} training case(s) of {len({c.patient for c in train})} patient(s), "
                        f"{len(validation)} validation case(s) of {len({c.patient for c in validation})} patient(s); "
-                       f"{simulated} with simulated {config.dose:.0%} dose, {len(train) - simulated} real low-dose pair(s)",
+                       f"{simulated} with simulated {config.dose:.0%} dose, "
+                       f"{len(train) - simulated} real low-dose pair(s)",
             "data": [case.normal for case in train], "low_dose_data": [case.low for case in train if case.low],
             "validation_data": [case.normal for case in validation],
-            "patients": {"train": sorted({c.patient for c in train}), "validation": sorted({c.patient for c in validation})}}
+            "patients": {"train": sorted({c.patient for c in train}),
+                         "validation": sorted({c.patient for c in validation})}}
 
 
 def build_card(config: TrainConfig, command: str, train: list[Case], validation: list[Case], simulation: dict,

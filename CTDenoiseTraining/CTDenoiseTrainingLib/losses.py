@@ -125,7 +125,8 @@ def parse_spec(spec: str) -> list[tuple[float, str]]:
     for term in spec.replace(" ", "").lower().split("+"):
         match = re.fullmatch(r"(?:([0-9.eE-]+)\*)?([a-z0-9]+)", term)
         if not match or match.group(2) not in NAMES:
-            raise ValueError(f"unknown loss term {term!r} in {spec!r}: use {', '.join(NAMES)} or sums like 'l1+0.2*ssim'")
+            raise ValueError(f"unknown loss term {term!r} in {spec!r}: use {', '.join(NAMES)} "
+                             "or sums like 'l1+0.2*ssim'")
         terms.append((float(match.group(1) or 1.0), match.group(2)))
     return terms
 
@@ -133,7 +134,8 @@ def parse_spec(spec: str) -> list[tuple[float, str]]:
 def make_loss(spec: str, perceptual_weights: str = "") -> Loss:
     parts: list[tuple[float, Loss]] = []
     for weight, name in parse_spec(spec):
-        function: Loss = {"l1": F.l1_loss, "mse": F.mse_loss, "ssim": ssim_loss}.get(name) or PerceptualLoss(perceptual_weights)
+        function: Loss = ({"l1": F.l1_loss, "mse": F.mse_loss, "ssim": ssim_loss}.get(name)
+                          or PerceptualLoss(perceptual_weights))
         parts.append((weight, function))
 
     def loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

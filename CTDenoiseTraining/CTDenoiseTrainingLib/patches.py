@@ -37,7 +37,8 @@ class PatchBatches(Dataset):
                  pixel_zoom: tuple[float, float] = (1.0, 1.0)) -> None:
         self.cases, self.patch, self.batch, self.seed, self.rank = cases, tuple(patch), batch, seed, rank
         self.factor, self.normalization, self.length = z_upscale, normalization or HUNormalization(), length
-        self.air_fraction_limit, self.keep_air_probability, self.open_limit = air_fraction_limit, keep_air_probability, open_limit
+        self.air_fraction_limit, self.keep_air_probability = air_fraction_limit, keep_air_probability
+        self.open_limit = open_limit
         self.noise_scale = (float(noise_scale[0]), float(noise_scale[1]))
         if not 0 < self.noise_scale[0] <= self.noise_scale[1]:
             raise ValueError(f"noise_scale must be 0 < low <= high, got {noise_scale}")

@@ -21,12 +21,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 
-from CTDenoiseLib.runtime.backends import TorchRunner
+from CTDenoiseLib.evaluation.metrics import psnr, ssim
 from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference.tiled import denoise_hu
-from CTDenoiseLib.evaluation.metrics import psnr, ssim
-from CTDenoiseLib.models.files import LoadedModel, load_model
 from CTDenoiseLib.models import build_model, receptive_field_radius
+from CTDenoiseLib.models.files import LoadedModel, load_model
+from CTDenoiseLib.runtime.backends import TorchRunner
 from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 from . import distributed
@@ -335,7 +335,8 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
             log("warning: no validation improved on nothing (non-finite PSNR?); exporting the last weights")
             save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                       str(run_dir / "best.safetensors"))
-        model.load_state_dict({k: v.to(context.device) for k, v in load_file(str(run_dir / "best.safetensors")).items()})
+        best_weights = load_file(str(run_dir / "best.safetensors"))
+        model.load_state_dict({k: v.to(context.device) for k, v in best_weights.items()})
         model = model.to("cpu").eval()
         first_low = np.load(prepared_validation[0].lows[0]).astype(np.float32)
         chosen_halo, measurements = study_halo(model, first_low, normalization)
@@ -348,7 +349,8 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
         if config.export_dir:
             calibration_patch = (config.patch[0] // config.z_upscale, *config.patch[1:])
             result["exported"] = export_model(model, model_config, card, Path(config.export_dir), config.name,
-                                              [case.normal for case in train_cases], calibration_patch, config.int8, log)
+                                              [case.normal for case in train_cases], calibration_patch, config.int8,
+                                              log)
         else:
             from CTDenoiseLib.models.files import save_model
 

@@ -74,8 +74,8 @@ def register_changing_model(folder: Path, name: str = "stresnet") -> Path:
     import torch
 
     from CTDenoiseLib.hu import HUNormalization
-    from CTDenoiseLib.models.files import save_model
     from CTDenoiseLib.models import ModelConfig, build_model
+    from CTDenoiseLib.models.files import save_model
     from CTDenoiseLib.models.registry import register_model
 
     torch.manual_seed(0)

@@ -214,7 +214,8 @@ def install(monkeypatch, tmp_path: Path) -> types.SimpleNamespace:
     slicer.vtkMRMLPlotSeriesNode = types.SimpleNamespace(PlotTypeBar=2)
     slm = types.ModuleType("slicer.ScriptedLoadableModule")
     slm.ScriptedLoadableModule, slm.ScriptedLoadableModuleTest = object, object
-    slm.ScriptedLoadableModuleWidget, slm.ScriptedLoadableModuleLogic = _ScriptedLoadableModuleWidget, _ScriptedLoadableModuleLogic
+    slm.ScriptedLoadableModuleWidget = _ScriptedLoadableModuleWidget
+    slm.ScriptedLoadableModuleLogic = _ScriptedLoadableModuleLogic
     wrapper = types.ModuleType("slicer.parameterNodeWrapper")
     wrapper.parameterNodeWrapper, wrapper.WithinRange = _parameter_node_wrapper, _Range
     util_module = types.ModuleType("slicer.util")

@@ -1,7 +1,9 @@
 """Render CTDenoise.ui without Slicer: Slicer's custom widgets are mapped to their Qt base classes and loaded
 with PySide6's QUiLoader offscreen, filled with example content, and saved as a PNG.
 
-    QT_QPA_PLATFORM=offscreen python Testing/Python/slicer_ui_render.py   # writes Resources/Screenshots/CTDenoise-panel.png
+    QT_QPA_PLATFORM=offscreen python Testing/Python/slicer_ui_render.py
+
+writes Resources/Screenshots/CTDenoise-panel.png.
 """
 
 from __future__ import annotations
@@ -56,8 +58,7 @@ def _fill_example(panel) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem
 
-    from CTDenoiseSlicerLib.device_options import (Device, Precision, device_options, precision_options,
-                                                   predict_path)
+    from CTDenoiseSlicerLib.device_options import Device, Precision, device_options, precision_options, predict_path
     from CTDenoiseSlicerLib.expected_time import SpeedTable, expected_time_text
     from CTDenoiseSlicerLib.progress import ProgressSnapshot, RunStatus, parse_event
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from CTDenoiseTrainingLib.activation_map_recipe import (ActivationMapOptions, ActivationMapRecipe, activation_maps,
-                                                        map_weighted_l1)
+from CTDenoiseTrainingLib.activation_map_recipe import (
+    ActivationMapOptions,
+    ActivationMapRecipe,
+    activation_maps,
+    map_weighted_l1,
+)
 from CTDenoiseTrainingLib.lesion_classifier import accuracy, train_classifier
 from CTDenoiseTrainingLib.lesion_patches import load_classifier, save_classifier
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from CTDenoiseLib.io.batch import Rank, expand_inputs, is_batch, output_names
+
 from tiny_models import real_ct, register_tiny_models, write_crop
 
 

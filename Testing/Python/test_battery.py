@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from CTDenoiseLib.evaluation.battery import LOW_DOSE, NLM, NLM_ORACLE, DIFFUSION, classical_methods, run_battery
+from CTDenoiseLib.evaluation.battery import DIFFUSION, LOW_DOSE, NLM, NLM_ORACLE, classical_methods, run_battery
 from CTDenoiseLib.evaluation.battery_grid import Grid
 from CTDenoiseLib.evaluation.battery_report import verdicts
 from CTDenoiseLib.evaluation.classical_denoisers import DiffusionSettings, NlmSettings
@@ -20,8 +20,8 @@ from CTDenoiseLib.evaluation.classical_denoisers import DiffusionSettings, NlmSe
 
 @pytest.fixture(scope="module")
 def phantom_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from CTDenoiseLib.simulation.phantom import chest_phantom
     from CTDenoiseLib.io.volumes import write_volume
+    from CTDenoiseLib.simulation.phantom import chest_phantom
 
     path = tmp_path_factory.mktemp("battery") / "chest.nrrd"
     write_volume(chest_phantom((6, 96, 96), 1.5), path)
@@ -92,10 +92,10 @@ def test_the_command_writes_csv_markdown_and_heat_map(phantom_case: Path, tmp_pa
 
 
 def test_the_phantom_enters_with_its_real_doses_and_two_references() -> None:
-    from conftest import shared_path
-
     from CTDenoiseLib.evaluation.battery import make_scene
     from CTDenoiseLib.evaluation.battery_grid import Condition
+
+    from conftest import shared_path
 
     folder = shared_path("lcd_ct_phantom")
     grid = Grid(phantom=str(folder))

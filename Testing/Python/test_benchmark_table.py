@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from CTDenoiseLib.benchmark.cpu_peak import CPUInfo, cpu_info
 from CTDenoiseLib.benchmark.rows import BenchmarkReport, RowResult, RowSpec
 from CTDenoiseLib.benchmark.table import render
-from CTDenoiseLib.benchmark.cpu_peak import CPUInfo, cpu_info
+
 from tiny_models import real_ct, register_tiny_models, write_crop
 
 ZEN4 = CPUInfo("AMD EPYC", "AuthenticAMD", 2, 2.6, frozenset({"fma", "avx2", "avx512f", "avx512_vnni"}))
@@ -25,7 +26,8 @@ def test_peak_follows_vector_units(tmp_path: Path) -> None:
     avx2 = CPUInfo("laptop", "GenuineIntel", 2, 3.0, frozenset({"fma", "avx2"}))
     assert avx2.peak_macs("int8") == 2 * avx2.peak_macs("fp32")  # no VNNI: about twice FP32
     fake = tmp_path / "cpuinfo"
-    fake.write_text("vendor_id\t: GenuineIntel\nmodel name\t: Test CPU\ncpu MHz\t\t: 3000.000\nflags\t\t: fma avx2 avx512f avx512_vnni\n")
+    fake.write_text("vendor_id\t: GenuineIntel\nmodel name\t: Test CPU\ncpu MHz\t\t: 3000.000\n"
+                    "flags\t\t: fma avx2 avx512f avx512_vnni\n")
     info = cpu_info(fake)
     assert (info.model, info.ghz, info.fp32_macs_per_cycle, info.int8_factor) == ("Test CPU", 3.0, 32, 4)
 

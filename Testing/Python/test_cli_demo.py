@@ -15,7 +15,8 @@ def test_demo_on_the_embedded_phantom_denoises_and_reports_quality(tmp_path: Pat
     result = subprocess.run([sys.executable, "-m", "CTDenoiseLib", "demo", "--models", "stresnet", "--self-ensemble",
                              "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    psnr = {label.strip(): float(value) for label, value in re.findall(r"^\s+(.+?)\s+PSNR\s+([\d.]+) dB", result.stdout, re.M)}
+    rows = re.findall(r"^\s+(.+?)\s+PSNR\s+([\d.]+) dB", result.stdout, re.M)
+    psnr = {label.strip(): float(value) for label, value in rows}
     one_pass = next((label for label in psnr if re.fullmatch(r"stresnet \((cpu|cuda) (fp32|fp16|int8)\)", label)), "")
     assert set(psnr) == {"low dose", one_pass, "stresnet (8 flips)"}, result.stdout
     assert "precision auto: " in result.stdout  # the default precision names its choice

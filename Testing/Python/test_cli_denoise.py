@@ -119,5 +119,6 @@ def test_output_may_not_be_the_input(lidc_crop: Path) -> None:
 @pytest.mark.parametrize("precision, device, expected", [("fp16", "cpu", "FP16 runs only on a CUDA GPU"),
                                                          ("int8", "cuda", "INT8 runs only on the CPU")])
 def test_invalid_precision_device_combinations_fail_clearly(lidc_crop, tmp_path, precision, device, expected) -> None:
-    result = ctdenoise("denoise", str(lidc_crop), str(tmp_path / "o.nrrd"), "--precision", precision, "--device", device)
+    result = ctdenoise("denoise", str(lidc_crop), str(tmp_path / "o.nrrd"), "--precision", precision,
+                       "--device", device)
     assert result.returncode == 1 and expected in result.stderr

@@ -11,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from CTDenoiseLib.runtime.backends import Choice, make_runner
-from CTDenoiseLib.inference.tiled import denoise_hu
 from CTDenoiseLib.evaluation.metrics import psnr, ssim
-from CTDenoiseLib.models.files import load_model
-from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_volume
+from CTDenoiseLib.inference.tiled import denoise_hu
 from CTDenoiseLib.io.volumes import read_volume
+from CTDenoiseLib.models.files import load_model
+from CTDenoiseLib.runtime.backends import Choice, make_runner
+from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_volume
+
 from conftest import shared_path
 
 

@@ -19,9 +19,10 @@ import pydicom
 import pytest
 
 from CTDenoiseLib.cli import main
-from CTDenoiseLib.io.dicom_output import Derivation, match_slices, plan_dicom_output, write_derived_series
 from CTDenoiseLib.errors import CTDenoiseError
+from CTDenoiseLib.io.dicom_output import Derivation, match_slices, plan_dicom_output, write_derived_series
 from CTDenoiseLib.io.volumes import Volume, read_volume
+
 from dicom_helpers import JPEG2000_DICOM, LIDC_DICOM, dciodvfy_errors, real_series, register_changing_model, snapshot
 
 SERIES = {"lidc": LIDC_DICOM, "jpeg2000": JPEG2000_DICOM}
@@ -214,7 +215,8 @@ def test_bad_requests_are_refused_in_one_line_before_the_model_loads(case: str, 
     names = {"lidc": str(lidc), "copy": str(copy), "full": str(full), "file": str(tmp_path / "file"),
              "nrrd": str(real_series("lidc/LIDC-IDRI-0003/image.nrrd")), "new": str(tmp_path / "new"),
              "tmp": str(tmp_path)}
-    monkeypatch.setattr("CTDenoiseLib.inference.pipeline.load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    monkeypatch.setattr("CTDenoiseLib.inference.pipeline.load_model",
+                        lambda *a, **k: pytest.fail("the model was loaded"))
     before = snapshot(tmp_path)
     code, _, stderr = run_cli("denoise", *[argument.format(**names) for argument in arguments])
     assert code != 0
@@ -225,8 +227,8 @@ def test_bad_requests_are_refused_in_one_line_before_the_model_loads(case: str, 
 
 def test_a_model_that_changes_the_slice_count_is_refused_before_denoising(tmp_path: Path, monkeypatch) -> None:
     from CTDenoiseLib.hu import HUNormalization
-    from CTDenoiseLib.models.files import save_model
     from CTDenoiseLib.models import ModelConfig, build_model
+    from CTDenoiseLib.models.files import save_model
     from CTDenoiseLib.models.registry import register_model
 
     config = ModelConfig("stresnet", features=4, blocks=1, z_upscale=2)

@@ -20,6 +20,7 @@ import pytest
 from CTDenoiseLib.cli import main
 from CTDenoiseLib.io.dicom_output import Derivation, plan_dicom_output, write_derived_series
 from CTDenoiseLib.io.volumes import read_volume
+
 from dicom_helpers import LIDC_DICOM, dcmtk_tool, free_port, real_series, register_changing_model, snapshot
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from CTDenoiseLib.cli import main
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.evaluation.quality import evaluate_case, parse_roi, summarise
 from CTDenoiseLib.evaluation.lpips_metric import lpips_unavailable_reason
 from CTDenoiseLib.evaluation.metrics import find_homogeneous_roi, noise_std, seed_psnr_ssim
+from CTDenoiseLib.evaluation.quality import evaluate_case, parse_roi, summarise
 from CTDenoiseLib.io.volumes import Volume, write_volume
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from CTDenoiseLib.errors import CTDenoiseError
+
 from tiny_models import real_ct, register_tiny_models, write_crop
 
 openvino = pytest.importorskip("openvino", reason="OpenVINO not installed (a base dependency: pip install openvino)")
@@ -54,8 +55,8 @@ def test_quantize_registers_checksummed_artefacts(quantized_tiny: Path) -> None:
 
 
 def test_tampered_int8_artefact_is_not_loaded(quantized_tiny: Path) -> None:
-    from CTDenoiseLib.runtime.backends import Choice, make_runner
     from CTDenoiseLib.models.files import load_model
+    from CTDenoiseLib.runtime.backends import Choice, make_runner
 
     loaded = load_model("stresnet")
     make_runner(loaded, Choice("int8", "cpu"))  # loads while intact
@@ -68,9 +69,9 @@ def test_tampered_int8_artefact_is_not_loaded(quantized_tiny: Path) -> None:
 
 
 def test_int8_made_from_other_weights_is_refused(quantized_tiny: Path) -> None:
-    from CTDenoiseLib.runtime.backends import Choice, make_runner
     from CTDenoiseLib.models.files import load_model
     from CTDenoiseLib.models.registry import find_model, register_model
+    from CTDenoiseLib.runtime.backends import Choice, make_runner
 
     entry = find_model("stresnet")
     info_path = entry.extra["int8-info"].path
@@ -85,12 +86,12 @@ def test_int8_made_from_other_weights_is_refused(quantized_tiny: Path) -> None:
 def test_shipped_stresnet_int8_agrees_with_fp32_on_real_ct(monkeypatch: pytest.MonkeyPatch) -> None:
     """LIDC-IDRI-0003 (neither training, calibration nor validation data): 8 whole slices get 10 % dose noise
     (projection-domain, so whole slices), then a central 160x160 crop is denoised to keep the test fast."""
-    from CTDenoiseLib.runtime.backends import Choice, make_runner
-    from CTDenoiseLib.inference.tiled import denoise_hu
     from CTDenoiseLib.evaluation.metrics import psnr
-    from CTDenoiseLib.models.files import load_model
-    from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_volume
+    from CTDenoiseLib.inference.tiled import denoise_hu
     from CTDenoiseLib.io.volumes import read_volume
+    from CTDenoiseLib.models.files import load_model
+    from CTDenoiseLib.runtime.backends import Choice, make_runner
+    from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_volume
 
     monkeypatch.delenv("CTDENOISE_MODEL_DIRS", raising=False)
     monkeypatch.setenv("HOME", "/nonexistent")  # only the shipped registry

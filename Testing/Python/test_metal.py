@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from CTDenoiseLib.runtime.backends import Choice, make_runner
-from CTDenoiseLib.inference.tiled import denoise_hu
 from CTDenoiseLib.inference.metal import LOCAL_WINDOW, NEAR_METAL_RADIUS, clamp_near_metal
+from CTDenoiseLib.inference.tiled import denoise_hu
 from CTDenoiseLib.models.files import load_model
+from CTDenoiseLib.runtime.backends import Choice, make_runner
 
 
 def chest_with_a_metal_rod(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from CTDenoiseLib.evaluation.model_observers import (auc_mann_whitney, captured_signal_fraction, d_prime,
-                                          laguerre_gauss_channels, observe, tune_channel_width)
+from CTDenoiseLib.evaluation.model_observers import (
+    auc_mann_whitney,
+    captured_signal_fraction,
+    d_prime,
+    laguerre_gauss_channels,
+    observe,
+    tune_channel_width,
+)
 
 SIZE = 15
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from CTDenoiseLib.models import ModelConfig, build_model, macs_per_voxel, parameter_count, receptive_field_radius
 from CTDenoiseLib.errors import CTDenoiseError
+from CTDenoiseLib.models import ModelConfig, build_model, macs_per_voxel, parameter_count, receptive_field_radius
 
 
 @pytest.mark.parametrize("architecture", ["srresnet", "stresnet"])

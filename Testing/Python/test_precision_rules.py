@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from CTDenoiseLib.runtime import backends
 from CTDenoiseLib.errors import CTDenoiseError
+from CTDenoiseLib.runtime import backends
 
 
 @pytest.mark.parametrize("precision, device, has_cuda, expected", [
@@ -150,7 +150,8 @@ def test_auto_precision_falls_back_to_fp32_for_a_model_without_int8_or_with_back
 
     monkeypatch.setattr(precision_auto, "cuda_available", lambda: False)
     monkeypatch.setattr(precision_auto, "cpu_int8_flags", lambda: ("avx512_vnni",))
-    monkeypatch.setattr(precision_auto, "int8_unavailable_reason", lambda model: f"model '{model}' has no INT8 artefact")
+    monkeypatch.setattr(precision_auto, "int8_unavailable_reason",
+                        lambda model: f"model '{model}' has no INT8 artefact")
     choice = precision_auto.choose_precision("auto", "auto", "mine")
     assert choice.precision == "fp32" and "'mine' has no INT8 artefact" in choice.note
     monkeypatch.setattr(precision_auto, "int8_unavailable_reason", lambda model: "")
@@ -172,8 +173,8 @@ def test_the_shipped_models_have_int8_and_it_needs_openvino(monkeypatch) -> None
 def test_models_lists_only_the_precisions_that_can_run_here(monkeypatch, capsys) -> None:
     import json
 
-    from CTDenoiseLib.runtime import openvino_backend as openvino_runtime
     from CTDenoiseLib.cli import main
+    from CTDenoiseLib.runtime import openvino_backend as openvino_runtime
 
     monkeypatch.setattr(backends, "cuda_available", lambda: False)
     monkeypatch.setattr(openvino_runtime, "openvino_available", lambda: False)

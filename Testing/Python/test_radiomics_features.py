@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from CTDenoiseLib.cli import main
+from CTDenoiseLib.io.volumes import Volume, read_volume, write_volume
 from CTDenoiseLib.radiomics.features import PARAMS_FILE
 from CTDenoiseLib.radiomics.report import compare_images
-from CTDenoiseLib.io.volumes import Volume, read_volume, write_volume
+
 from conftest import shared_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "CTDenoise"))
@@ -31,7 +32,8 @@ def nodule(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     mask = read_volume(shared_path("lidc/LIDC-IDRI-0003/nodule_consensus50.nrrd"))
     box = (slice(None), slice(330, 372), slice(346, 390))
     crop = lambda v, a: Volume(np.ascontiguousarray(a), v.spacing,  # noqa: E731
-                               tuple(np.asarray(v.origin) + np.array([346, 330, 0]) * np.asarray(v.spacing)), v.direction)
+                               tuple(np.asarray(v.origin) + np.array([346, 330, 0]) * np.asarray(v.spacing)),
+                               v.direction)
     assert mask.array[box].sum() == mask.array.sum(), "the box must hold the whole nodule"
     noisy = image.array[box] + np.random.default_rng(1).normal(0, 40, image.array[box].shape)
     paths = folder / "reference.nrrd", folder / "nodule.nrrd", folder / "lowdose.nrrd"
@@ -97,7 +99,8 @@ def test_slicer_command_line_with_json_progress(nodule: tuple[Path, Path, Path],
     assert status == 0 and events[-1]["event"] == "done" and events[-1]["output"].endswith("features.csv")
     assert [e["done"] for e in events if e["event"] == "progress"] == [1, 2]
     header, _ = _read(tmp_path / "out" / "features.csv")
-    assert header == ["feature", "lowdose", "reference", "diff reference vs lowdose", "rel diff reference vs lowdose (%)"]
+    assert header == ["feature", "lowdose", "reference", "diff reference vs lowdose",
+                      "rel diff reference vs lowdose (%)"]
 
 
 def test_same_file_stems_get_distinct_columns(nodule: tuple[Path, Path, Path], tmp_path: Path) -> None:

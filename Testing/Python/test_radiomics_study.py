@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from CTDenoiseLib.radiomics import study as radiomics_study
 from CTDenoiseLib.hu import HUNormalization
-from CTDenoiseLib.simulation.low_dose import DoseSimulation
 from CTDenoiseLib.io.volumes import Volume, write_volume
+from CTDenoiseLib.radiomics import study as radiomics_study
+from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 pytest.importorskip("radiomics", reason="pyradiomics not installed (pip install pyradiomics-bhklab)")
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -31,10 +31,12 @@ def _case(folder: Path, seed: int) -> None:
     hu[nodule] = 40.0 + ndimage.gaussian_filter(rng.normal(0, 200, hu.shape), 1.0)[nodule]
     folder.mkdir()
     write_volume(Volume(hu.astype(np.int16), (0.8, 0.8, 2.0), (0.0, 0.0, 0.0), IDENTITY), folder / "image.nrrd")
-    write_volume(Volume((nodule * 2).astype(np.uint8), (0.8, 0.8, 2.0), (0.0, 0.0, 0.0), IDENTITY), folder / "mask.nrrd")
+    write_volume(Volume((nodule * 2).astype(np.uint8), (0.8, 0.8, 2.0), (0.0, 0.0, 0.0), IDENTITY),
+                 folder / "mask.nrrd")
 
 
-def test_study_writes_tables_and_figure_with_consistent_statistics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_study_writes_tables_and_figure_with_consistent_statistics(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "cases").mkdir()
     for seed in range(3):
         _case(tmp_path / "cases" / f"case{seed}", seed)

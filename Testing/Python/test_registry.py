@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.models.files import load_model
 from CTDenoiseLib.models import receptive_field_radius
+from CTDenoiseLib.models.files import load_model
 from CTDenoiseLib.models.registry import SHIPPED_DIR, find_model, read_registry, sha256_of
 
 SHIPPED = ("srresnet", "stresnet")

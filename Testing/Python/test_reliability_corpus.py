@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import SHARED_DATA
 from CTDenoiseLib.cli import main
+
+from conftest import SHARED_DATA
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 OBLIQUE = (1.0, 0.0, 0.0, 0.0, 0.9659258, -0.2588190, 0.0, 0.2588190, 0.9659258)  # 15 degrees about x
@@ -124,7 +125,8 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "two_slices": lambda folder: image(folder, "thin.nrrd", ct_array((2, 48, 48))),
     "tiny_crop": lambda folder: image(folder, "crop.nrrd", ct_array((3, 5, 5))),
     "nan": with_nan,
-    "mr_like": lambda folder: image(folder, "mr.nrrd", np.random.default_rng(1).uniform(0, 1, (6, 24, 24)).astype(np.float32)),
+    "mr_like": lambda folder: image(folder, "mr.nrrd",
+                                    np.random.default_rng(1).uniform(0, 1, (6, 24, 24)).astype(np.float32)),
     "raw_values": lambda folder: image(folder, "raw.nrrd", (ct_array() + 1024).clip(0).astype(np.uint16)),
     "pet": pet_like,
     "label_map": lambda folder: image(folder, "labels.nrrd", (ct_array() > 0).astype(np.uint8)),
@@ -185,7 +187,8 @@ CORPUS = [
     Case("DICOM slice unreadable", "dicom_unreadable_slice", D, 1, "missing or unreadable"),
     Case("DICOM two series", "dicom_two_series", D, 1, r"holds 2 DICOM series: \[1\] .* \(16 slices\).*--series"),
     Case("DICOM unknown --series", "dicom_two_series", D + " --series 1.2.3", 1, "is not in folder"),
-    Case("DICOM chosen series", "dicom_two_series", D + " --series 1.3.6.1.4.1.14519.5.2.1.6279.6001.170706757615202213033480003264",
+    Case("DICOM chosen series", "dicom_two_series",
+         D + " --series 1.3.6.1.4.1.14519.5.2.1.6279.6001.170706757615202213033480003264",
          0, outputs=("denoised.nrrd",)),
     # denoise: outputs and options
     Case("output type .png", "good", "denoise {input} {out}/denoised.png", 1, "Unsupported output type"),

@@ -4,8 +4,8 @@ line's --self-ensemble runs it end to end."""
 from __future__ import annotations
 
 import json
-import sys
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import shared_path
 from CTDenoiseLib.errors import CTDenoiseError
 from CTDenoiseLib.io.volumes import Volume, read_volume, write_volume
+
+from conftest import shared_path
 
 ENGINE = [sys.executable, "-m", "CTDenoiseLib"]
 LIDC3_DICOM, LIDC1_DICOM = "lidc/LIDC-IDRI-0003/dicom", "lidc/LIDC-IDRI-0001/dicom"
@@ -107,7 +108,8 @@ def test_a_folder_with_two_series_is_refused_with_the_list_and_one_can_be_chosen
     folder = copy_series(LIDC1_DICOM, tmp_path / "two")
     copy_series(LIDC3_DICOM, folder)
     uid3 = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(shared_path(LIDC3_DICOM)))[0]
-    with pytest.raises(CTDenoiseError, match=r"holds 2 DICOM series: \[1\] .*\(1[16] slices\); \[2\] .*--series") as error:
+    with pytest.raises(CTDenoiseError,
+                       match=r"holds 2 DICOM series: \[1\] .*\(1[16] slices\); \[2\] .*--series") as error:
         read_volume(folder)
     assert uid3 in str(error.value)
     assert read_volume(folder, uid3).array.shape[0] == 11
@@ -123,7 +125,8 @@ def test_denoise_refuses_two_series_and_a_truncated_input_in_one_line_before_loa
     write_volume(small_volume(), whole)
     cut = tmp_path / "cut.nii.gz"
     cut.write_bytes(whole.read_bytes()[:3000])
-    for source, words, before_model in ((folder, "holds 2 DICOM series", True), (tmp_path / "absent.nrrd", "not found", True),
+    for source, words, before_model in ((folder, "holds 2 DICOM series", True),
+                                        (tmp_path / "absent.nrrd", "not found", True),
                                         (cut, "incomplete", False)):
         output = tmp_path / "out.nrrd"
         result = subprocess.run([*ENGINE, "denoise", str(source), str(output), "--progress", "json"],

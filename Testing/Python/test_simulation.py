@@ -11,8 +11,9 @@ import pytest
 import SimpleITK as sitk
 
 from CTDenoiseLib.errors import CTDenoiseError
-from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_low_dose_hu, thicken_slices
 from CTDenoiseLib.io.volumes import Volume
+from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_low_dose_hu, thicken_slices
+
 from conftest import shared_path
 
 
@@ -50,7 +51,8 @@ def test_simulated_noise_matches_the_real_lower_dose_scans(full_dose, inside, do
 
 def test_added_noise_scales_as_one_over_sqrt_dose(full_dose, inside) -> None:
     settings = dict(electronic_noise=0.0, seed=3)
-    added = {dose: float((simulate_low_dose_hu(full_dose[:2], 1.0, DoseSimulation(dose=dose, **settings)) - full_dose[:2])
+    added = {dose: float((simulate_low_dose_hu(full_dose[:2], 1.0, DoseSimulation(dose=dose, **settings))
+                          - full_dose[:2])
                          .std(axis=(0,))[inside].mean())
              for dose in (0.1, 0.25, 0.5)}
     for dose, std in added.items():

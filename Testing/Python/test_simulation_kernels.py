@@ -24,7 +24,8 @@ def test_sharper_kernels_give_finer_and_stronger_noise() -> None:
         low = simulate_low_dose_hu(water, 0.7, DoseSimulation(dose=0.25, kernel=kernel, seed=5, views=120))
         noise = (low - water)[:, 16:48, 16:48]
         results[kernel] = (_spectrum_centroid(noise), float(noise.std()))
-    (c_hann, s_hann), (c_shepp, s_shepp), (c_ramlak, s_ramlak) = (results[k] for k in ("hann", "shepp-logan", "ram-lak"))
+    (c_hann, s_hann), (c_shepp, s_shepp), (c_ramlak, s_ramlak) = (results[k]
+                                                                  for k in ("hann", "shepp-logan", "ram-lak"))
     assert c_hann < c_shepp < c_ramlak
     assert s_hann < s_shepp < s_ramlak
 

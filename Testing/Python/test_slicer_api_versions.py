@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO / "CTDenoise"))
 
 import CTDenoiseSlicerLib  # noqa: E402
+
 from slicer_api_names import api_names  # noqa: E402
 
 FILES = [REPO / "CTDenoise/CTDenoise.py", REPO / "CTDenoiseTraining/CTDenoiseTraining.py",

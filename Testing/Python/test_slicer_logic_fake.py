@@ -15,11 +15,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "CTDenoise"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fake_slicer  # noqa: E402
 from CTDenoiseSlicerLib import dependencies, engine_command  # noqa: E402
 from CTDenoiseSlicerLib.engine_command import DenoiseOptions  # noqa: E402
 from CTDenoiseSlicerLib.process_runner import RunState  # noqa: E402
 from CTDenoiseSlicerLib.radiomics_table import FeatureRow, FeatureTable  # noqa: E402
+
+import fake_slicer  # noqa: E402
 
 FAKE_ENGINE = textwrap.dedent("""
     import json, os, sys
@@ -139,7 +140,8 @@ def test_exporting_a_segment_leaves_no_label_map_and_no_colour_table(fake, tmp_p
 def test_radiomics_nodes_are_reused_and_the_layout_switched_once(fake) -> None:
     logic = fake.logic.CTDenoiseLogic(python=sys.executable)
     row = FeatureRow("original_firstorder_Mean", (1.0, 2.0, 3.0), (10.0, 5.0), ())
-    with_reference = FeatureTable(("lowdose", "denoised", "reference"), "reference", ("lowdose", "denoised"), 10.0, (row,))
+    with_reference = FeatureTable(("lowdose", "denoised", "reference"), "reference", ("lowdose", "denoised"), 10.0,
+                                  (row,))
     without = FeatureTable(("lowdose", "denoised"), "lowdose", ("denoised",), 10.0, (row,))
     for table in (with_reference, with_reference, without):
         logic.showRadiomicsTable(table)

@@ -15,8 +15,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 MODULE_DIR = REPO / "CTDenoise"
 LIB = MODULE_DIR / "CTDenoiseSlicerLib"
-SLICER_FILES = [MODULE_DIR / "CTDenoise.py", REPO / "CTDenoiseTraining" / "CTDenoiseTraining.py", *sorted(LIB.glob("*.py"))]
-HEAVY = {"torch", "numpy", "SimpleITK", "scipy", "radiomics", "CTDenoiseLib", "CTDenoiseTrainingLib", "pandas", "sitkUtils"}
+SLICER_FILES = [MODULE_DIR / "CTDenoise.py", REPO / "CTDenoiseTraining" / "CTDenoiseTraining.py",
+                *sorted(LIB.glob("*.py"))]
+HEAVY = {"torch", "numpy", "SimpleITK", "scipy", "radiomics", "CTDenoiseLib", "CTDenoiseTrainingLib", "pandas",
+         "sitkUtils"}
 SLICER_API = {"slicer", "qt", "ctk", "vtk", "SampleData", "PyTorchUtils", "__main__"}
 USES_SLICER = {"parameter_node", "logic", "widget", "slicer_nodes", "self_test", "sample_data"}
 
@@ -104,9 +106,11 @@ def test_plain_helpers_never_import_slicer() -> None:
 def test_module_classes_are_reachable_by_name() -> None:
     """Slicer looks up CTDenoiseWidget, CTDenoiseLogic and CTDenoiseTest in the module file by name."""
     tree = ast.parse((MODULE_DIR / "CTDenoise.py").read_text())
-    names = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    names = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+             for alias in node.names}
     names |= {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
     assert {"CTDenoise", "CTDenoiseWidget", "CTDenoiseLogic", "CTDenoiseTest"} <= names
-    defined = {p.stem: {n.name for n in ast.parse(p.read_text()).body if isinstance(n, ast.ClassDef)} for p in LIB.glob("*.py")}
+    defined = {p.stem: {n.name for n in ast.parse(p.read_text()).body if isinstance(n, ast.ClassDef)}
+               for p in LIB.glob("*.py")}
     assert "CTDenoiseWidget" in defined["widget"] and "CTDenoiseLogic" in defined["logic"]
     assert "CTDenoiseTest" in defined["self_test"] and "CTDenoiseParameterNode" in defined["parameter_node"]

@@ -11,8 +11,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "CTDenoise"))
 
 from CTDenoiseSlicerLib import engine_command as ec  # noqa: E402
-from CTDenoiseSlicerLib.device_options import (Device, Precision, device_options, first_enabled,  # noqa: E402
-                                               precision_options, predict_path, reconcile, resolve_device)
+from CTDenoiseSlicerLib.device_options import (  # noqa: E402
+    Device,
+    Precision,
+    device_options,
+    first_enabled,
+    precision_options,
+    predict_path,
+    reconcile,
+    resolve_device,
+)
 from CTDenoiseSlicerLib.model_catalog import BUILTIN_MODELS, find, parse_models_json  # noqa: E402
 
 
@@ -149,7 +157,8 @@ def test_radiomics_command() -> None:
 
 def test_python_executable_is_pythonslicer_inside_slicer() -> None:
     assert ec.python_executable(in_slicer=False) == sys.executable
-    assert ec.python_executable(lambda name: f"/opt/Slicer/bin/{name}", in_slicer=True) == "/opt/Slicer/bin/PythonSlicer"
+    assert (ec.python_executable(lambda name: f"/opt/Slicer/bin/{name}", in_slicer=True)
+            == "/opt/Slicer/bin/PythonSlicer")
     assert ec.python_executable(lambda name: None, in_slicer=True).endswith("PythonSlicer")
     assert (Path(ec.engine_dir()) / "CTDenoiseLib" / "__main__.py").is_file()
 

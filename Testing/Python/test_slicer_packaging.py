@@ -49,7 +49,7 @@ def test_cmake_lists_name_exactly_the_files_in_the_module_folder(module: str) ->
     assert not missing, f"add to {module}/CMakeLists.txt: {missing}"
     assert not extra, f"listed in {module}/CMakeLists.txt but not in the folder: {extra}"
     assert f"{module}.py" in scripts
-    assert f"NAME ${{MODULE_NAME}}" in text and f"set(MODULE_NAME {module})" in text
+    assert "NAME ${MODULE_NAME}" in text and f"set(MODULE_NAME {module})" in text
 
 
 def test_extension_metadata() -> None:
@@ -90,7 +90,8 @@ def test_every_module_has_the_test_class_slicers_self_tests_look_up(module: str)
     """'Run all self-tests' calls <Module>Test for every module, hidden ones too; a missing class is a failure."""
     tree = ast.parse((REPO / module / f"{module}.py").read_text())
     names = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
-    names |= {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    names |= {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+              for alias in node.names}
     assert f"{module}Test" in names
     text = (REPO / module / "CMakeLists.txt").read_text()
     assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text and "WITH_GENERIC_TESTS" in text

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import textwrap
@@ -34,7 +33,8 @@ FAKE_ENGINE = textwrap.dedent(
         if mode == "fail" and done == 2:
             emit(event="error", message="input is not a CT: values look like MR.")
             print("Traceback (most recent call last):", file=sys.stderr)
-            print("ctdenoise: error: input is not a CT: values look like MR. Load a CT volume.", file=sys.stderr, flush=True)
+            print("ctdenoise: error: input is not a CT: values look like MR. Load a CT volume.", file=sys.stderr,
+                  flush=True)
             sys.exit(1)
         if mode == "crash" and done == 1:
             print("ModuleNotFoundError: No module named 'torch'", file=sys.stderr, flush=True)

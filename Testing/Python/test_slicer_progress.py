@@ -10,8 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "CTDenoise"))
 
 from CTDenoiseSlicerLib.engine_errors import extract_error_line  # noqa: E402
-from CTDenoiseSlicerLib.progress import (ProgressTracker, RunStatus, engine_path, format_duration,  # noqa: E402
-                                         parse_event)
+from CTDenoiseSlicerLib.progress import ProgressTracker, RunStatus, engine_path, format_duration, parse_event  # noqa: E402
 
 
 def test_parse_event_accepts_protocol_lines_and_ignores_everything_else() -> None:

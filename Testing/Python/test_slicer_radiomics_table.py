@@ -57,7 +57,8 @@ def test_an_empty_result_is_an_error_not_an_empty_table(tmp_path: Path) -> None:
         compare(_write(tmp_path / "b.csv", [["feature", "lowdose", "denoised"], ["x", "a", "b"]]),
                 ["lowdose", "denoised"], "lowdose", 10)
     with pytest.raises(ValueError, match="expected one per image"):
-        compare(_write(tmp_path / "c.csv", [["feature", "lowdose"], ["x", "1"]]), ["lowdose", "denoised"], "lowdose", 10)
+        compare(_write(tmp_path / "c.csv", [["feature", "lowdose"], ["x", "1"]]), ["lowdose", "denoised"],
+                "lowdose", 10)
 
 
 def test_relative_difference() -> None:

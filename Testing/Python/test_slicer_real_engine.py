@@ -3,7 +3,6 @@ slices of a real chest CT from ../shared/data."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

@@ -56,7 +56,8 @@ def test_every_widget_the_code_uses_exists_with_the_expected_class() -> None:
     for name in sorted(used):
         assert name in widgets, f"{name} is used by the code but missing from CTDenoise.ui"
         assert widgets[name].get("class") == EXPECTED[name], f"{name}: {widgets[name].get('class')}"
-    bound = {n for n, w in widgets.items() for prop in w.findall("property") if prop.get("name") == "SlicerParameterName"}
+    bound = {n for n, w in widgets.items() for prop in w.findall("property")
+             if prop.get("name") == "SlicerParameterName"}
     for name in sorted(bound):  # used through the parameter node's connectors
         assert widgets[name].get("class") == EXPECTED.get(name), f"{name}: {widgets[name].get('class')}"
     unused = sorted(set(EXPECTED) - used - bound)
@@ -104,8 +105,9 @@ def test_every_mrml_widget_receives_the_scene() -> None:
 def test_ui_renders_offscreen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("PySide6.QtUiTools", reason="PySide6 not installed (pip install PySide6-Essentials)")
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
-    import slicer_ui_render
     from PySide6.QtGui import QImage
+
+    import slicer_ui_render
 
     image = QImage(str(slicer_ui_render.render(tmp_path / "panel.png")))
     assert image.width() >= 400 and image.height() >= 600

@@ -13,10 +13,11 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "CTDenoise"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fake_slicer  # noqa: E402
 from CTDenoiseSlicerLib.dependencies import Environment, InstallPlan  # noqa: E402
 from CTDenoiseSlicerLib.device_options import Device, Precision  # noqa: E402
 from CTDenoiseSlicerLib.process_runner import RunResult, RunState  # noqa: E402
+
+import fake_slicer  # noqa: E402
 
 ALL_INSTALLED = {name: "1.0" for name in ("torch", "numpy", "SimpleITK", "scipy", "safetensors", "openvino",
                                          "pyradiomics-bhklab", "matplotlib", "scikit-image")}

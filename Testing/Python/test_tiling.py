@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from CTDenoiseLib.runtime.backends import TorchRunner
 from CTDenoiseLib.inference.halo_study import tiling_error
-from CTDenoiseLib.models.files import load_model
 from CTDenoiseLib.inference.tiling import plan_tiles
 from CTDenoiseLib.io.volumes import read_volume
+from CTDenoiseLib.models.files import load_model
+from CTDenoiseLib.runtime.backends import TorchRunner
 
 
 @pytest.mark.parametrize("shape, halo, budget", [((300, 512, 512), 6, 4_000_000), ((7, 33, 40), 3, 20_000),

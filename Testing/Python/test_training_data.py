@@ -13,15 +13,15 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import REPO
-from training_data_helpers import write_crops  # noqa: E402
-
 from CTDenoiseLib.simulation.low_dose import DoseSimulation  # noqa: E402
 from CTDenoiseTrainingLib.config import TrainConfig, read_config_file  # noqa: E402
 from CTDenoiseTrainingLib.losses import make_loss, ssim_3d  # noqa: E402
 from CTDenoiseTrainingLib.patches import PatchBatches  # noqa: E402
 from CTDenoiseTrainingLib.prepare import prepare_cases  # noqa: E402
 from CTDenoiseTrainingLib.sources import cases_from_csv, cases_from_folders, gather_cases, split_by_patient  # noqa: E402
+
+from conftest import REPO
+from training_data_helpers import write_crops  # noqa: E402
 
 
 def test_split_is_by_patient_and_reproducible(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseTrainingLib.patches import PatchBatches
 from CTDenoiseTrainingLib.prepare import PreparedCase
 

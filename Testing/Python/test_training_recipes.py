@@ -16,9 +16,9 @@ import pytest
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training_data_helpers import write_crops  # noqa: E402
-
 from CTDenoiseLib.cli import main  # noqa: E402
+
+from training_data_helpers import write_crops  # noqa: E402
 
 TINY = ["--architecture", "stresnet", "--features", "4", "--blocks", "1", "--patch", "8", "24", "24", "--batch", "2",
         "--realisations", "1", "--validate-every", "2", "--checkpoint-every", "2", "--int8", "off",

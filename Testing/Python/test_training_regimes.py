@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from CTDenoiseLib.simulation.low_dose import DoseSimulation
 from CTDenoiseTrainingLib.config import TrainConfig
 from CTDenoiseTrainingLib.patches import PatchBatches, _resample
 from CTDenoiseTrainingLib.prepare import PreparedCase, realisation_settings
-from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import pytest
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from CTDenoiseLib.cli import main  # noqa: E402
+
 from conftest import REPO
 from training_data_helpers import write_crops  # noqa: E402
-
-from CTDenoiseLib.cli import main  # noqa: E402
 
 TINY = ["--architecture", "stresnet", "--features", "4", "--blocks", "1", "--patch", "8", "24", "24", "--batch", "2",
         "--realisations", "1", "--validate-every", "2", "--checkpoint-every", "2", "--int8", "off",
@@ -36,11 +36,13 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 
 def _final(run: Path) -> Path:
-    return run / "checkpoints" / json.loads((run / "checkpoints" / "latest.json").read_text())["folder"] / "model.safetensors"
+    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
+    return run / "checkpoints" / latest["folder"] / "model.safetensors"
 
 
 def test_resume_continues_exactly_in_one_process(crops: dict[str, Path], tmp_path: Path, capsys) -> None:
-    common = ["train", "--name", "one", *TINY, "--steps", "4", "--threads", "1", "--data-dir", str(crops["chestA"].parent),
+    common = ["train", "--name", "one", *TINY, "--steps", "4", "--threads", "1",
+              "--data-dir", str(crops["chestA"].parent),
               "--validation", str(crops["lidc"]), "--cache-dir", str(tmp_path / "cache")]
     assert main([*common, "--run-dir", str(tmp_path / "straight")]) == 0
     assert main([*common, "--run-dir", str(tmp_path / "resumed"), "--stop-after", "1"]) == 0
@@ -113,9 +115,9 @@ def test_fine_tuning_starts_from_a_registered_model_and_records_it(crops: dict[s
 
 
 def test_real_low_dose_pairs_with_two_x_through_plane_upscaling(crops: dict[str, Path], tmp_path: Path) -> None:
+    from CTDenoiseLib.io.volumes import read_volume, write_volume
     from CTDenoiseLib.models.files import load_model
     from CTDenoiseLib.simulation.low_dose import thicken_slices
-    from CTDenoiseLib.io.volumes import read_volume, write_volume
 
     for folder in ("nd", "ld"):
         (tmp_path / folder).mkdir()

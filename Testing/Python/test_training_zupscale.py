@@ -51,8 +51,8 @@ def test_tiled_inference_matches_untiled_for_upscaling_models(factor: int) -> No
 
 def test_output_volume_puts_thin_slices_inside_the_thick_ones() -> None:
     from CTDenoiseLib.inference.tiled import output_volume
-    from CTDenoiseLib.simulation.low_dose import thicken_slices
     from CTDenoiseLib.io.volumes import Volume
+    from CTDenoiseLib.simulation.low_dose import thicken_slices
 
     thin = Volume(np.zeros((8, 4, 4), np.float32), (0.7, 0.7, 1.0), (1.0, 2.0, 3.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
     thick = thicken_slices(thin, 2.0)
@@ -63,11 +63,11 @@ def test_output_volume_puts_thin_slices_inside_the_thick_ones() -> None:
 
 def test_denoise_file_writes_thin_slices_for_an_upscaling_model(lidc_crop, tmp_path, monkeypatch) -> None:
     from CTDenoiseLib.hu import HUNormalization
-    from CTDenoiseLib.models.files import save_model
-    from CTDenoiseLib.models import ModelConfig, build_model
     from CTDenoiseLib.inference.pipeline import denoise_file
-    from CTDenoiseLib.models.registry import register_model
     from CTDenoiseLib.io.volumes import read_volume
+    from CTDenoiseLib.models import ModelConfig, build_model
+    from CTDenoiseLib.models.files import save_model
+    from CTDenoiseLib.models.registry import register_model
 
     config = ModelConfig("stresnet", features=4, blocks=1, z_upscale=2)
     folder = tmp_path / "models"

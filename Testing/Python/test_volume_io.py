@@ -9,6 +9,7 @@ import pytest
 
 from CTDenoiseLib.errors import CTDenoiseError
 from CTDenoiseLib.io.volumes import Volume, read_volume, write_volume
+
 from conftest import shared_path
 
 
@@ -57,8 +58,8 @@ def test_written_files_get_the_permissions_the_umask_gives_not_the_temporary_fil
 
     import torch
 
-    from CTDenoiseLib.models.files import save_model
     from CTDenoiseLib.models import ModelConfig, build_model
+    from CTDenoiseLib.models.files import save_model
 
     config = ModelConfig("stresnet", 4, 1, 1)
     previous = os.umask(umask)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import shared_path as real_ct  # noqa: E402  (one skip rule for ../shared)
+from conftest import shared_path as real_ct  # noqa: F401  (re-exported: one skip rule for ../shared)
 
 
 def write_crop(source: Path, target: Path, z: slice, y: slice, x: slice) -> Path:
@@ -23,8 +23,8 @@ def register_tiny_models(folder: Path, names: tuple[str, ...] = ("srresnet", "st
     import torch
 
     from CTDenoiseLib.hu import HUNormalization
-    from CTDenoiseLib.models.files import save_model
     from CTDenoiseLib.models import ModelConfig, build_model
+    from CTDenoiseLib.models.files import save_model
     from CTDenoiseLib.models.registry import register_model
 
     torch.manual_seed(0)

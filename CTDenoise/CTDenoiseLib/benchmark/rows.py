@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime.backends import cuda_available
 from ..errors import CTDenoiseError
 from ..evaluation.metrics import psnr, ssim
 from ..io.volumes import read_volume
+from ..runtime.backends import cuda_available
 
 FULL_VOLUME_VOXELS = 512 * 512 * 300
 
@@ -60,15 +60,16 @@ class RowResult:
 def default_rows(models: list[str]) -> list[RowSpec]:
     rows = []
     for model in models:
-        rows += [RowSpec(model, "fp32", "torch"), RowSpec(model, "fp32", "openvino"), RowSpec(model, "int8", "openvino"),
+        rows += [RowSpec(model, "fp32", "torch"), RowSpec(model, "fp32", "openvino"),
+                 RowSpec(model, "int8", "openvino"),
                  RowSpec(model, "fp32", "torch", "cuda"), RowSpec(model, "fp16", "torch", "cuda")]
     return rows
 
 
 def why_unavailable(spec: RowSpec) -> str:
     """Empty when the row can run here, else the reason."""
-    from ..runtime.openvino_backend import openvino_available
     from ..models.registry import find_model
+    from ..runtime.openvino_backend import openvino_available
 
     if spec.device == "cuda" and not cuda_available():
         return "no CUDA GPU on this machine"

@@ -10,12 +10,12 @@ from typing import Callable
 
 import numpy as np
 
-from .rows import FULL_VOLUME_VOXELS, BenchmarkReport, RowSpec, default_rows, measure_row, run_denoise_process
-from .cpu_peak import CPUInfo
-from ..hu import check_ct_values, to_int16_hu
 from ..evaluation.metrics import psnr, ssim
-from ..simulation.low_dose import DoseSimulation, simulate_volume
+from ..hu import check_ct_values, to_int16_hu
 from ..io.volumes import Volume, read_volume, write_volume
+from ..simulation.low_dose import DoseSimulation, simulate_volume
+from .cpu_peak import CPUInfo
+from .rows import FULL_VOLUME_VOXELS, BenchmarkReport, RowSpec, default_rows, measure_row, run_denoise_process
 
 FULL_SHAPE = (300, 512, 512)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .rows import FULL_VOLUME_VOXELS, BenchmarkReport, RowResult
 from .cpu_peak import CPUInfo
+from .rows import FULL_VOLUME_VOXELS, BenchmarkReport, RowResult
 
 HEADER = ("| Model | Precision | Engine | Device | PSNR dB | SSIM | LPIPS | s | Mvox/s | Peak MB | Speed-up | "
           "512x512x300 s | % of peak |")

@@ -43,8 +43,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _grid(args: argparse.Namespace):
-    from ..evaluation.battery_grid import Grid, default_grid
     from ..errors import CTDenoiseError
+    from ..evaluation.battery_grid import Grid, default_grid
 
     if args.grid:
         if not args.grid.is_file():
@@ -80,13 +80,13 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
+    from ..benchmark.cpu_peak import cpu_info
     from ..evaluation.battery import classical_methods, model_methods, run_battery
     from ..evaluation.classical_denoisers import DiffusionSettings, NlmSettings
-    from ..benchmark.cpu_peak import cpu_info
 
     if args.merge:
-        from ..evaluation.battery_report import read_csv
         from ..errors import CTDenoiseError
+        from ..evaluation.battery_report import read_csv
 
         missing = [path for path in args.merge if not path.is_file()]
         if missing:

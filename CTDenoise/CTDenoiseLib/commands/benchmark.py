@@ -24,7 +24,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         help="also run the CPU rows once on a 512x512x300 volume made of the input's slices "
                              "(measures peak memory and time at full size)")
     parser.add_argument("--json", type=Path, default=None, help="also write the measurements as JSON")
-    parser.add_argument("--work-dir", type=Path, default=None, help="keep the volumes here (default: a temporary folder)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="keep the volumes here (default: a temporary folder)")
     parser.set_defaults(handler=run)
 
 
@@ -33,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import tempfile
 
+    from ..benchmark.cpu_peak import cpu_info
     from ..benchmark.run import full_size_rows, run_benchmark
     from ..benchmark.table import render, render_full_size
-    from ..benchmark.cpu_peak import cpu_info
     from ..errors import CTDenoiseError
 
     source = args.input or DEFAULT_INPUT
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="ctdenoise-benchmark-") as temporary:
         work = args.work_dir or Path(temporary)
         work.mkdir(parents=True, exist_ok=True)
-        report, low_dose = run_benchmark(source, args.models, args.dose, args.seed, args.repeats, threads, work, cpu, log)
+        report, low_dose = run_benchmark(source, args.models, args.dose, args.seed, args.repeats, threads, work, cpu,
+                                         log)
         print(render(report, cpu))
         full = full_size_rows(report, low_dose, work, threads, log) if args.full_size else None
         if full:

@@ -27,16 +27,16 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from ..runtime.backends import make_runner
-    from ..hu import check_ct_values, to_int16_hu
-    from ..inference.tiled import denoise_hu
     from ..evaluation.metrics import QUALITY_WINDOW, psnr, ssim
-    from ..models.files import load_model
-    from ..simulation.phantom import chest_phantom
-    from ..runtime.precision_auto import choose_precision
+    from ..hu import check_ct_values, to_int16_hu
     from ..inference.self_ensemble import self_ensemble
-    from ..simulation.low_dose import DoseSimulation, simulate_volume
+    from ..inference.tiled import denoise_hu
     from ..io.volumes import read_volume, write_volume
+    from ..models.files import load_model
+    from ..runtime.backends import make_runner
+    from ..runtime.precision_auto import choose_precision
+    from ..simulation.low_dose import DoseSimulation, simulate_volume
+    from ..simulation.phantom import chest_phantom
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     if args.input:
@@ -48,12 +48,14 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     low = simulate_volume(normal, DoseSimulation(dose=args.dose, seed=args.seed))
     low = low.with_array(to_int16_hu(low.array))
-    print(f"{source}: {normal.array.shape[::-1]} voxels; simulated {args.dose:.0%} dose in {time.perf_counter() - started:.1f} s")
+    print(f"{source}: {normal.array.shape[::-1]} voxels; simulated {args.dose:.0%} dose in "
+          f"{time.perf_counter() - started:.1f} s")
     write_volume(normal, args.output_dir / "normal_dose.nrrd")
     write_volume(low, args.output_dir / "low_dose.nrrd")
     mask = (normal.array >= -1024) & (normal.array <= 3071)
     print(f"quality vs normal dose, window {QUALITY_WINDOW[0]:.0f}..{QUALITY_WINDOW[1]:.0f} HU")
-    print(f"  {'low dose':<22} PSNR {psnr(normal.array, low.array, mask=mask):6.2f} dB  SSIM {ssim(normal.array, low.array, mask=mask):.4f}")
+    print(f"  {'low dose':<22} PSNR {psnr(normal.array, low.array, mask=mask):6.2f} dB  "
+          f"SSIM {ssim(normal.array, low.array, mask=mask):.4f}")
     notes_shown: set[str] = set()
     for name in args.models:
         choice = choose_precision(args.precision, "auto", name)

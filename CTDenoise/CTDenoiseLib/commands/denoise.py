@@ -13,9 +13,8 @@ import json
 import sys
 
 from ..vocabulary import Backend, Device, Precision, choices
-from .option_types import HALO, MAX_TILE_MVOX, STRENGTH, bounded
-
 from . import denoise_dicom
+from .option_types import HALO, MAX_TILE_MVOX, STRENGTH, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -23,7 +22,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         "denoise", help="denoise a CT volume, or a batch of them",
         description="Denoise a CT volume (NRRD, NIfTI, MHA or a DICOM series folder), or several into a folder. "
                     "Batch work can be spread over ranks: torchrun --nproc-per-node N -m CTDenoiseLib denoise ...")
-    parser.add_argument("input", nargs="+", help="CT volume file(s), DICOM series folder(s) or folder(s) of volumes, in HU")
+    parser.add_argument("input", nargs="+",
+                        help="CT volume file(s), DICOM series folder(s) or folder(s) of volumes, in HU")
     parser.add_argument("output", help="output file (.nrrd, .nii, .nii.gz, .mha; int16 HU, input geometry), "
                                        "or an output folder in batch mode")
     parser.add_argument("--model", default="stresnet", help="registered model name (default: stresnet)")
@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from ..inference.pipeline import denoise_with, prepare_engine
-    from ..runtime.backends import resolve_choice
     from ..io.volumes import check_input, check_output_path
+    from ..runtime.backends import resolve_choice
 
     started = time.perf_counter()
     if dicom is None:
@@ -93,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
 def run_batch(args: argparse.Namespace, progress) -> int:
     from pathlib import Path
 
-    from ..io.batch import Rank, expand_inputs, output_names
     from ..errors import CTDenoiseError
     from ..inference.pipeline import denoise_many, prepare_engine
+    from ..io.batch import Rank, expand_inputs, output_names
 
     output_dir = Path(args.output)
     if output_dir.exists() and not output_dir.is_dir():

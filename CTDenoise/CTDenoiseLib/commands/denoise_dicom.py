@@ -38,8 +38,8 @@ class DicomJob:
 
     def writer(self, engine, progress):
         """The ``denoise_with`` writer that turns the denoised volume into the derived series."""
-        from ..io.dicom_output import Derivation, write_derived_series
         from ..errors import CTDenoiseError
+        from ..io.dicom_output import Derivation, write_derived_series
 
         factor = engine.loaded.config.z_upscale
         if factor != 1:

@@ -41,8 +41,8 @@ def settings_from(args: argparse.Namespace):
     """DetectabilitySettings from ``--config`` and the options."""
     import json
 
-    from ..evaluation.detectability import DetectabilitySettings
     from ..errors import CTDenoiseError
+    from ..evaluation.detectability import DetectabilitySettings
 
     values: dict = {}
     if args.config:
@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from ..benchmark.cpu_peak import cpu_info
+    from ..errors import CTDenoiseError
     from ..evaluation.detectability import insert_geometry, run_study
     from ..evaluation.detectability_report import figure, markdown, write_csv
-    from ..errors import CTDenoiseError
     from ..simulation.lcd_phantom import ground_truth
 
     settings = settings_from(args)

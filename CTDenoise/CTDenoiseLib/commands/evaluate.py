@@ -46,9 +46,17 @@ def run(args: argparse.Namespace) -> int:
     import math
     from pathlib import Path
 
-    from ..evaluation.quality import CONVENTIONS, evaluate_case, format_table, parse_roi, roi_text, summarise, write_rows
-    from ..io.grid_check import check_same_grid
+    from ..evaluation.quality import (
+        CONVENTIONS,
+        evaluate_case,
+        format_table,
+        parse_roi,
+        roi_text,
+        summarise,
+        write_rows,
+    )
     from ..hu import check_ct_values
+    from ..io.grid_check import check_same_grid
     from ..io.label_masks import read_mask
     from ..io.volumes import read_volume
 
@@ -95,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         write_rows(output / "quality_summary.csv", summary)
         clean = lambda v: v if not isinstance(v, float) or math.isfinite(v) else None  # noqa: E731
         (output / "quality.json").write_text(json.dumps({
-            "conventions": CONVENTIONS, "notes": notes, "per_volume": [{k: clean(v) for k, v in r.items()} for r in rows],
+            "conventions": CONVENTIONS, "notes": notes,
+            "per_volume": [{k: clean(v) for k, v in r.items()} for r in rows],
             "summary": [{k: clean(v) for k, v in s.items()} for s in summary]}, indent=1) + "\n", encoding="utf-8")
         print(f"\nWrote {output / 'quality.csv'}, quality_summary.csv and quality.json")
     return 0

@@ -37,10 +37,12 @@ def summarise(entry) -> dict:
     metrics = card.get("metrics", {})
     config = card.get("config", {})
     summary = (f"{config.get('architecture')} {config.get('features')} features x {config.get('blocks')} blocks, "
-               f"{card.get('parameters', 0) / 1e3:.0f}k parameters, {card.get('macs_per_voxel', 0) / 1e3:.0f}k MAC/voxel; "
+               f"{card.get('parameters', 0) / 1e3:.0f}k parameters, "
+               f"{card.get('macs_per_voxel', 0) / 1e3:.0f}k MAC/voxel; "
                f"trained on {card.get('training', {}).get('summary', 'unknown data')}")
     if "validation_psnr_gain_db" in metrics:
-        summary += f"; validation PSNR +{metrics['validation_psnr_gain_db']:.2f} dB at {card['training'].get('dose')} dose"
+        summary += (f"; validation PSNR +{metrics['validation_psnr_gain_db']:.2f} dB at "
+                    f"{card['training'].get('dose')} dose")
     return {"name": entry.name, "architecture": config.get("architecture"),
             "precisions": [precision for precision in PRECISIONS if precision not in unavailable],
             "unavailable": unavailable,

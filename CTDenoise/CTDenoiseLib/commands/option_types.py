@@ -38,7 +38,8 @@ def bounded(kind: type, limits: tuple[float, float, bool], why: str = "") -> Cal
         if not above_low or value > high:
             lower = f">= {low:g}" if low_inclusive else f"> {low:g}"
             upper = "" if math.isinf(high) else f" and <= {high:g}"
-            raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {lower}{upper}{'; ' + why if why else ''}")
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: it must be {lower}{upper}{'; ' + why if why else ''}")
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages

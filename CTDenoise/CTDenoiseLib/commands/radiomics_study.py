@@ -30,9 +30,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..models.registry import list_models
     from ..progress import make_progress
     from ..radiomics.study import find_cases, run_study
-    from ..models.registry import list_models
     from ..simulation.low_dose import DoseSimulation
 
     models = args.models if args.models is not None else [entry.name for entry in list_models()]

@@ -23,8 +23,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io.dicom_send import parse_node, send_series
     from ..errors import CTDenoiseError
+    from ..io.dicom_send import parse_node, send_series
 
     node = parse_node(args.node)
     if not args.send_timeout > 0:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .option_types import DOSE, NON_NEGATIVE, POSITIVE, bounded
 from ..simulation.kernels import KERNELS
+from .option_types import DOSE, NON_NEGATIVE, POSITIVE, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -35,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from ..hu import check_ct_values, to_int16_hu
+    from ..io.volumes import check_output_path, read_volume, write_volume
     from ..progress import make_progress
     from ..simulation.low_dose import DoseSimulation, simulate_volume
-    from ..io.volumes import check_output_path, read_volume, write_volume
 
     started = time.perf_counter()
     progress = make_progress(args.progress)

@@ -18,13 +18,12 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
+from ..io.volumes import Volume, read_volume
+from ..simulation.low_dose import DoseSimulation, simulate_volume, thicken_slices
 from .battery_grid import NATIVE, Condition, Grid
-from .classical_denoisers import (DiffusionSettings, NlmSettings, curvature_anisotropic_diffusion,
-                                  nlm_slicewise)
+from .classical_denoisers import DiffusionSettings, NlmSettings, curvature_anisotropic_diffusion, nlm_slicewise
 from .metrics import psnr, ssim
 from .noise_estimate import estimate_noise_std
-from ..simulation.low_dose import DoseSimulation, simulate_volume, thicken_slices
-from ..io.volumes import Volume, read_volume
 
 BATTERY_WINDOW = (-1000.0, 1000.0)  # HU: body PSNR/SSIM as radiologists' soft-tissue-to-lung range
 LOW_DOSE, NLM, NLM_ORACLE, DIFFUSION = "low dose", "NLM (estimated noise)", "NLM (true noise, upper bound)", \
@@ -151,8 +150,8 @@ def classical_methods(nlm: NlmSettings, diffusion: DiffusionSettings) -> dict[st
 
 def model_methods(models: list[str], precisions: list[str]) -> dict[str, Method]:
     """Each registered model at each precision, through the engine the command line uses (built once)."""
-    from ..inference.tiled import denoise_hu
     from ..inference.pipeline import prepare_engine
+    from ..inference.tiled import denoise_hu
 
     methods: dict[str, Method] = {}
     for model in models:

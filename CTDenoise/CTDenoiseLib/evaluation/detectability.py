@@ -104,8 +104,8 @@ def _model_method(model: str, precision: str, box: tuple[slice, slice]) -> Metho
 
     def run(image: np.ndarray) -> np.ndarray:
         nonlocal engine
-        from ..inference.tiled import denoise_hu
         from ..inference.pipeline import prepare_engine
+        from ..inference.tiled import denoise_hu
 
         if engine is None:
             engine = prepare_engine(model, precision, "cpu")

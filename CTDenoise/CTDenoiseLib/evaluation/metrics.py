@@ -60,7 +60,8 @@ def seed_psnr_ssim(reference: np.ndarray, image: np.ndarray) -> dict[str, float]
         from ..errors import CTDenoiseError
 
         raise CTDenoiseError("The seed's PSNR/SSIM convention needs scikit-image, which is not installed.",
-                             'It is a dependency of ctdenoise; install it with: pip install "scikit-image>=0.21".') from error
+                             'It is a dependency of ctdenoise; install it with: '
+                             'pip install "scikit-image>=0.21".') from error
 
     x, y = _seed_scaled(reference), _seed_scaled(image)
     result: dict[str, float] = {}

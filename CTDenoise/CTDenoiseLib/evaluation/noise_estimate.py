@@ -21,7 +21,8 @@ SOFT_TISSUE_HU = (-150.0, 250.0)  # smoothed HU of the windows that count: fat, 
 WINDOW = 9  # pixels per side of a local-variance window
 SMOOTHING_PIXELS = 2.0  # Gaussian sigma that separates anatomy from noise for the masks
 MOST_SLICES = 24  # slices looked at, evenly spread (the noise level varies slowly along z)
-WINDOW_CORRECTION = 1.05  # a window's mean absorbs some low-frequency noise power: measured 1.02 (ram-lak) to 1.075 (hann)
+# A window's mean absorbs some low-frequency noise power: measured 1.02 (ram-lak) to 1.075 (hann).
+WINDOW_CORRECTION = 1.05
 METHOD = "median local std (9x9 windows) in flat soft tissue"
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CTDenoiseError
+from ..io.volumes import Volume
 from .lpips_metric import lpips_axial, lpips_unavailable_reason
 from .metrics import QUALITY_WINDOW, SEED_WINDOW, find_homogeneous_roi, noise_std, psnr, seed_psnr_ssim, ssim
-from ..io.volumes import Volume
 
 VALID_HU = (-1024.0, 3071.0)  # outside: scanner padding beyond the field of view, left out of the 3D metrics
 METRICS = ("psnr_db", "ssim", "seed_psnr_db", "seed_ssim", "lpips", "noise_std_hu")
@@ -52,7 +52,8 @@ def parse_roi(text: str, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
         if len(bounds) != 3 or any(len(b) != 2 for b in bounds):
             raise ValueError
     except ValueError:
-        raise CTDenoiseError(f"Cannot read the noise ROI '{text}'.", "Write it as z0:z1,y0:y1,x0:x1 (voxel indices).") from None
+        raise CTDenoiseError(f"Cannot read the noise ROI '{text}'.",
+                             "Write it as z0:z1,y0:y1,x0:x1 (voxel indices).") from None
     if any(not 0 <= a < b <= n for (a, b), n in zip(bounds, shape)) or math.prod(b - a for a, b in bounds) < 2:
         raise CTDenoiseError(f"The noise ROI '{text}' is empty or outside the volume of shape {shape} (z, y, x).",
                              "Give indices inside the volume.")
@@ -92,7 +93,8 @@ def summarise(rows: list[dict]) -> list[dict]:
         for metric in METRICS:
             values = np.array([row[metric] for row in rows if row["image"] == name and math.isfinite(row[metric])])
             entry[f"{metric}_mean"] = float(values.mean()) if values.size else math.nan
-            entry[f"{metric}_std"] = float(values.std(ddof=1)) if values.size > 1 else (0.0 if values.size else math.nan)
+            entry[f"{metric}_std"] = (float(values.std(ddof=1)) if values.size > 1
+                                      else (0.0 if values.size else math.nan))
         summary.append(entry)
     return summary
 
@@ -102,7 +104,8 @@ def read_cases(path: str | os.PathLike) -> list[dict[str, str]]:
     header names it (e.g. ``lowdose``, ``stresnet``). Relative paths are relative to the CSV's folder."""
     path = Path(path)
     if not path.is_file():
-        raise CTDenoiseError(f"Case list '{path}' not found.", "Give a CSV with columns case, reference, and one per image set.")
+        raise CTDenoiseError(f"Case list '{path}' not found.",
+                             "Give a CSV with columns case, reference, and one per image set.")
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if not rows or "reference" not in rows[0] or len(set(rows[0]) - {"case", "reference", "mask"}) < 1:

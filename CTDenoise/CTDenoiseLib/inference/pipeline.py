@@ -11,16 +11,16 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
-from ..runtime.backends import Choice, Runner, describe_runner, make_runner, pick_backend
 from ..errors import CTDenoiseError
-from ..hu import check_ct_values, to_int16_hu
-from .tiled import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
-from ..models.files import LoadedModel, load_model
 from ..evaluation.noise_estimate import NoiseEstimate, estimate_noise_std
-from ..runtime.precision_auto import choose_precision
-from ..progress import Progress
-from .self_ensemble import self_ensemble
+from ..hu import check_ct_values, to_int16_hu
 from ..io.volumes import Volume, check_output_path, read_volume, write_volume
+from ..models.files import LoadedModel, load_model
+from ..progress import Progress
+from ..runtime.backends import Choice, Runner, describe_runner, make_runner, pick_backend
+from ..runtime.precision_auto import choose_precision
+from .self_ensemble import self_ensemble
+from .tiled import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
 
 
 @dataclass
@@ -62,7 +62,8 @@ def blend(original: np.ndarray, denoised: np.ndarray, strength: float) -> np.nda
     """
     if strength == 1.0:
         return denoised
-    base = original if denoised.shape == original.shape else np.repeat(original, denoised.shape[0] // original.shape[0], 0)
+    base = (original if denoised.shape == original.shape
+            else np.repeat(original, denoised.shape[0] // original.shape[0], 0))
     return (base + strength * (denoised - base)).astype(np.float32)
 
 

@@ -7,9 +7,9 @@ from typing import Callable
 import numpy as np
 
 from ..hu import HUNormalization
+from ..io.volumes import Volume
 from .metal import clamp_near_metal
 from .tiling import plan_tiles
-from ..io.volumes import Volume
 
 DEFAULT_MAX_TILE_VOXELS = 4_000_000
 

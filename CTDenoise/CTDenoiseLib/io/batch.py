@@ -73,7 +73,8 @@ class Rank:
         try:
             rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         except ValueError as error:
-            raise CTDenoiseError(f"RANK/WORLD_SIZE are not integers ({error}).", "Launch with torchrun or unset them.") from error
+            raise CTDenoiseError(f"RANK/WORLD_SIZE are not integers ({error}).",
+                                 "Launch with torchrun or unset them.") from error
         if world < 1 or not 0 <= rank < world:
             raise CTDenoiseError(f"Invalid RANK={rank} for WORLD_SIZE={world}.", "Launch with torchrun or unset them.")
         return cls(rank, world)

@@ -24,7 +24,8 @@ def grid_difference(reference: Volume, other: Volume) -> str:
         return f"its shape {other.array.shape} differs from the reference's {reference.array.shape} (z, y, x)"
     spacing, other_spacing = np.asarray(reference.spacing), np.asarray(other.spacing)
     if not np.allclose(other_spacing, spacing, rtol=RELATIVE_SPACING, atol=0):
-        return f"its spacing {tuple(np.round(other_spacing, 4))} differs from the reference's {tuple(np.round(spacing, 4))} mm"
+        return (f"its spacing {tuple(np.round(other_spacing, 4))} differs from the reference's "
+                f"{tuple(np.round(spacing, 4))} mm")
     if not np.allclose(other.direction, reference.direction, rtol=0, atol=DIRECTION):
         return (f"its direction {tuple(np.round(other.direction, 4))} differs from the reference's "
                 f"{tuple(np.round(reference.direction, 4))} (e.g. oblique against axial)")

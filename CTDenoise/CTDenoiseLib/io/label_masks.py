@@ -77,7 +77,8 @@ def mask_on_grid(mask: Volume, image: Volume, label: int | None, path: str | os.
     count = int(region.sum())
     if count == 1:
         raise CTDenoiseError(f"The mask '{path}' (label {chosen}) covers a single voxel on the image grid.",
-                             "Radiomics and region statistics need a region of at least 2 voxels; draw the whole nodule.")
+                             "Radiomics and region statistics need a region of at least 2 voxels; "
+                             "draw the whole nodule.")
     return GridMask(region, chosen, resampled, note)
 
 

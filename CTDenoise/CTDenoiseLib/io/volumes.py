@@ -15,9 +15,9 @@ from typing import Any, Callable
 import numpy as np
 import SimpleITK as sitk
 
+from ..errors import CTDenoiseError
 from .atomic import atomic_write
 from .dicom_series import read_series, select_series
-from ..errors import CTDenoiseError
 from .file_integrity import check_nifti_input, is_nifti, nifti_shortfall
 from .file_modes import apply_default_mode
 from .native_stderr import native_stderr_to_log
@@ -137,7 +137,8 @@ def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, 
                              f"Use one of: {', '.join(OUTPUT_EXTENSIONS)}.")
     for source in inputs:
         if Path(source).exists() and path.exists() and os.path.samefile(source, path):
-            raise CTDenoiseError(f"Output '{path}' is the input file.", "Choose another output path; inputs are never overwritten.")
+            raise CTDenoiseError(f"Output '{path}' is the input file.",
+                                 "Choose another output path; inputs are never overwritten.")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise CTDenoiseError(f"Output folder '{parent}' does not exist.", "Create it or choose another output path.")

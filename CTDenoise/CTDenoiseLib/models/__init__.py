@@ -23,11 +23,13 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
         try:
-            return cls(architecture=str(data["architecture"]), features=int(data["features"]), blocks=int(data["blocks"]),
+            return cls(architecture=str(data["architecture"]), features=int(data["features"]),
+                       blocks=int(data["blocks"]),
                        z_upscale=int(data.get("z_upscale", 1)))
         except (KeyError, TypeError, ValueError) as error:
             raise CTDenoiseError(f"Model configuration is incomplete or malformed ({error!r}).",
-                                 "It needs 'architecture', 'features' and 'blocks' ('z_upscale' is optional).") from error
+                                 "It needs 'architecture', 'features' and 'blocks' "
+                                 "('z_upscale' is optional).") from error
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -42,7 +44,8 @@ def build_model(config: ModelConfig) -> nn.Module:
                              f"Choose one of: {', '.join(sorted(ARCHITECTURES))}.")
     if config.z_upscale < 1:
         raise CTDenoiseError(f"z_upscale must be >= 1, got {config.z_upscale}.")
-    return ARCHITECTURES[config.architecture](features=config.features, blocks=config.blocks, z_upscale=config.z_upscale)
+    return ARCHITECTURES[config.architecture](features=config.features, blocks=config.blocks,
+                                              z_upscale=config.z_upscale)
 
 
 def _convolutions(model: nn.Module) -> list[nn.Conv3d]:

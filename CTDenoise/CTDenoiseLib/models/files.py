@@ -11,9 +11,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import CTDenoiseError
+from ..hu import HUNormalization
 from ..io.atomic import atomic_write, write_text_atomic
 from ..io.file_modes import apply_default_mode
-from ..hu import HUNormalization
 from . import ModelConfig, build_model, macs_per_voxel, parameter_count, receptive_field_radius
 from .registry import ModelEntry, find_model
 

@@ -36,7 +36,8 @@ class Artefact:
         actual = sha256_of(self.path)
         if actual != self.sha256:
             raise CTDenoiseError(
-                f"Checksum mismatch for '{self.path.name}': expected SHA-256 {self.sha256[:16]}..., got {actual[:16]}...",
+                f"Checksum mismatch for '{self.path.name}': expected SHA-256 {self.sha256[:16]}..., "
+                f"got {actual[:16]}...",
                 "The file is corrupt or was replaced; reinstall or re-download it. It was not loaded.")
         return self.path
 
@@ -72,7 +73,8 @@ def _artefact(folder: Path, record: dict, registry: Path) -> Artefact:
     try:
         return Artefact(path=folder / record["file"], sha256=str(record["sha256"]).lower())
     except (KeyError, TypeError) as error:
-        raise CTDenoiseError(f"Malformed entry in '{registry}': {record!r}.", "Each file needs 'file' and 'sha256'.") from error
+        raise CTDenoiseError(f"Malformed entry in '{registry}': {record!r}.",
+                             "Each file needs 'file' and 'sha256'.") from error
 
 
 def read_registry(path: Path) -> list[ModelEntry]:
@@ -115,7 +117,8 @@ def register_model(folder: Path, name: str, weights: Path, card: Path, extra: di
     """Add or replace ``name`` in ``folder/registry.json`` (files must already be in ``folder``); atomic write."""
     folder.mkdir(parents=True, exist_ok=True)
     registry = folder / REGISTRY_NAME
-    data = json.loads(registry.read_text(encoding="utf-8")) if registry.is_file() else {"format": REGISTRY_FORMAT, "models": []}
+    empty = {"format": REGISTRY_FORMAT, "models": []}
+    data = json.loads(registry.read_text(encoding="utf-8")) if registry.is_file() else empty
 
     def record(path: Path) -> dict:
         if path.parent.resolve() != folder.resolve():

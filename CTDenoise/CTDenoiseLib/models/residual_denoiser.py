@@ -45,7 +45,8 @@ class ResidualDenoiser(nn.Module):
     def __init__(self, make_conv: ConvFactory, features: int, blocks: int, z_upscale: int = 1) -> None:
         super().__init__()
         if features < 1 or blocks < 0 or z_upscale < 1:
-            raise ValueError(f"features must be >= 1, blocks >= 0 and z_upscale >= 1, got {features}, {blocks}, {z_upscale}")
+            raise ValueError(f"features must be >= 1, blocks >= 0 and z_upscale >= 1, "
+                             f"got {features}, {blocks}, {z_upscale}")
         self.z_upscale = z_upscale
         self.head = nn.Conv3d(1, features, kernel_size=3, padding=1)
         self.blocks = nn.Sequential(*[ResidualBlock(make_conv, features) for _ in range(blocks)])

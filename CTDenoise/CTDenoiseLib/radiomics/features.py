@@ -29,7 +29,8 @@ def make_extractor(params: str | os.PathLike | None = None):
     radiomics.setVerbosity(logging.ERROR)
     path = Path(params) if params else PARAMS_FILE
     if not path.is_file():
-        raise CTDenoiseError(f"Radiomics parameter file '{path}' not found.", "Pass an existing YAML or JSON file with --params.")
+        raise CTDenoiseError(f"Radiomics parameter file '{path}' not found.",
+                             "Pass an existing YAML or JSON file with --params.")
     try:
         return featureextractor.RadiomicsFeatureExtractor(str(path))
     except Exception as error:  # pykwalify schema errors carry the offending key
@@ -43,7 +44,8 @@ def enabled_features(extractor) -> list[str]:
     for feature_class, features in extractor.enabledFeatures.items():
         if not features:  # an empty list means "all" in pyradiomics
             from radiomics import getFeatureClasses
-            features = [n for n, deprecated in getFeatureClasses()[feature_class].getFeatureNames().items() if not deprecated]
+            class_features = getFeatureClasses()[feature_class].getFeatureNames()
+            features = [n for n, deprecated in class_features.items() if not deprecated]
         names += [f"{feature_class}_{name}" for name in features]
     return names
 

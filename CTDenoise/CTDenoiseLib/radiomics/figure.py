@@ -64,7 +64,8 @@ def study_figure(agreements: list[Agreement], path: str | os.PathLike, baseline:
     left, right = figure.subplots(1, 2, width_ratios=(1.6, 1.0), sharey=False)
     changes = {m: [lookup[f, m].mean_relative_change_percent for f in features] for m in methods}
     _bars(left, features, changes, f"Mean relative change against {baseline} over all pairs")
-    criteria = (("t", "t_consistent", "t_p"), ("W", "wilcoxon_consistent", "wilcoxon_p"), ("CCC", "ccc_consistent", "ccc"))
+    criteria = (("t", "t_consistent", "t_p"), ("W", "wilcoxon_consistent", "wilcoxon_p"),
+                ("CCC", "ccc_consistent", "ccc"))
     grid = np.full((len(features), len(methods) * len(criteria)), np.nan)
     for i, feature in enumerate(features):
         for j, method in enumerate(methods):

@@ -19,9 +19,9 @@ from ..errors import CTDenoiseError
 from ..io.atomic import atomic_write
 from ..io.file_labels import file_labels
 from ..io.label_masks import read_mask
+from ..io.volumes import read_volume
 from ..progress import Progress
 from .features import PARAMS_FILE, extract, make_extractor, relative_difference_percent
-from ..io.volumes import read_volume
 
 
 def write_features_csv(path: Path, features: list[str], values: dict[str, dict[str, float]], baseline: str) -> None:

@@ -21,11 +21,11 @@ import numpy as np
 from ..errors import CTDenoiseError
 from ..evaluation.quality import CONVENTIONS, evaluate_case, summarise, write_rows
 from ..io.label_masks import read_mask
+from ..io.volumes import Volume, read_volume
 from ..progress import Progress
+from ..simulation.low_dose import DoseSimulation, simulate_volume
 from .features import PARAMS_FILE, enabled_features, extract, make_extractor
 from .stats import ALPHA, CCC_THRESHOLD, SAMPLE_SIZE_NOTE, agreement, consistency_counts
-from ..simulation.low_dose import DoseSimulation, simulate_volume
-from ..io.volumes import Volume, read_volume
 
 NORMAL_DOSE = "normal dose"
 LOW_DOSE = "low dose"
@@ -70,8 +70,8 @@ def crop(volume: Volume, box: tuple[slice, ...]) -> Volume:
 
 
 def _denoisers(models: list[str]) -> dict[str, object]:
-    from ..runtime.backends import make_runner, resolve_choice
     from ..models.files import load_model
+    from ..runtime.backends import make_runner, resolve_choice
 
     choice = resolve_choice("fp32", "auto")
     loaded = {name: load_model(name) for name in models}
@@ -140,7 +140,8 @@ def run_study(cases: list[StudyCase], models: list[str], realisations: int, simu
 
     study_figure(agreements, output / "radiomics_study.png", NORMAL_DOSE, alpha, ccc_threshold)
     summary = {
-        "cases": [c.name for c in cases], "realisations": realisations, "simulation": simulation.to_dict(), "pairs_per_method": len(cases) * realisations,
+        "cases": [c.name for c in cases], "realisations": realisations, "simulation": simulation.to_dict(),
+        "pairs_per_method": len(cases) * realisations,
         "methods": methods, "baseline": NORMAL_DOSE, "feature_count": len(features), "alpha": alpha,
         "ccc_threshold": ccc_threshold, "consistent_features": consistency_counts(agreements),
         "note": SAMPLE_SIZE_NOTE, "notes": notes,

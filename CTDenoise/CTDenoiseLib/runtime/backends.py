@@ -110,7 +110,8 @@ def make_runner(model: LoadedModel, choice: Choice, backend: str = "auto") -> Ru
     """The runner for ``choice``; ``backend`` as in ``pick_backend`` (``torch`` gives the PyTorch eager reference)."""
     engine = pick_backend(choice, backend)
     if engine == Backend.TORCH:
-        return TorchRunner(model.module, choice.device, torch.float16 if choice.precision == Precision.FP16 else torch.float32)
+        dtype = torch.float16 if choice.precision == Precision.FP16 else torch.float32
+        return TorchRunner(model.module, choice.device, dtype)
     from .openvino_backend import OpenVINORunner, convert_module, read_ir
 
     if choice.precision == Precision.FP32:
@@ -131,7 +132,8 @@ def _check_int8_matches_weights(model: LoadedModel) -> None:
         return
     made_from = json.loads(info.verified_path().read_text(encoding="utf-8")).get("weights_sha256")
     if made_from != model.entry.weights.sha256:
-        raise CTDenoiseError(f"The INT8 artefact of '{model.name}' was made from other weights than the registered ones.",
+        raise CTDenoiseError(f"The INT8 artefact of '{model.name}' was made from other weights than the "
+                             "registered ones.",
                              f"Recreate it with: ctdenoise quantize --model {model.name} --calibration CT_VOLUME ...")
 
 

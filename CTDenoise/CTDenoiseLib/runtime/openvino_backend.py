@@ -1,10 +1,11 @@
 """OpenVINO execution of a denoising network on the CPU (FP32 converted at load time, or an INT8 IR artefact).
 
 OpenVINO is a base dependency (since the default install should have the fast path); everything here imports it
-lazily and says how to install it when it is missing (a hand-made environment). A compiled model is specialised to one static tile shape (compiling
-takes about 0.1-0.2 s here; on a small real crop static and dynamic shapes ran equally fast once compiled, so
-static shapes are kept for OpenVINO's per-shape kernel choice). A volume's tiles have one main shape plus a few
-edge shapes, so compiled models are cached per shape (least recently used, a few at most to bound memory).
+lazily and says how to install it when it is missing (a hand-made environment). A compiled model is specialised
+to one static tile shape (compiling takes about 0.1-0.2 s here; on a small real crop static and dynamic shapes
+ran equally fast once compiled, so static shapes are kept for OpenVINO's per-shape kernel choice). A volume's
+tiles have one main shape plus a few edge shapes, so compiled models are cached per shape (least recently used,
+a few at most to bound memory).
 IR files are read from bytes whose SHA-256 was checked, never from a path that could change after the check.
 """
 
@@ -20,7 +21,8 @@ import torch
 from ..errors import CTDenoiseError
 from ..models.registry import Artefact, sha256_of
 
-INSTALL_HINT = 'OpenVINO is a dependency of ctdenoise but is missing here; install it with: pip install "openvino>=2026.0"'
+INSTALL_HINT = ('OpenVINO is a dependency of ctdenoise but is missing here; install it with: '
+                'pip install "openvino>=2026.0"')
 MAX_COMPILED_SHAPES = 4
 
 

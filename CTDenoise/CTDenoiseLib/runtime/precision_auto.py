@@ -48,8 +48,8 @@ def int8_unavailable_reason(model: str) -> str:
     Args:
         model: a registered model name.
     """
-    from .openvino_backend import openvino_available
     from ..models.registry import find_model
+    from .openvino_backend import openvino_available
 
     if not openvino_available():
         return "OpenVINO is not installed"
@@ -97,5 +97,6 @@ def choose_precision(precision: str, device: str, model: str, backend: str = "au
         raise CTDenoiseError(f"Unknown device '{device}'.", f"Device: {', '.join(DEVICES)}.")
     has_cuda = cuda_available()
     flags = cpu_int8_flags() if device == Device.CPU or not has_cuda else ()
-    missing = "--backend torch has no INT8 path" if backend == Backend.TORCH else int8_unavailable_reason(model) if flags else ""
+    missing = ("--backend torch has no INT8 path" if backend == Backend.TORCH
+               else int8_unavailable_reason(model) if flags else "")
     return auto_choice(device, has_cuda, flags, missing)

@@ -23,11 +23,11 @@ import numpy as np
 
 from ..errors import CTDenoiseError
 from ..hu import HUNormalization, check_ct_values
+from ..io.volumes import read_volume
 from ..models.files import LoadedModel
-from .openvino_backend import convert_module, import_openvino, ir_checksums, write_ir
 from ..models.registry import register_model
 from ..simulation.low_dose import DoseSimulation, simulate_volume
-from ..io.volumes import read_volume
+from .openvino_backend import convert_module, import_openvino, ir_checksums, write_ir
 
 QUANTIZE_HINT = 'Install the quantization tools with: pip install "ctdenoise[quantize]"'
 INT8_KEYS = ("int8", "int8-bin", "int8-info")

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CTDenoiseError
-from .kernels import KERNELS
 from ..io.volumes import Volume
+from .kernels import KERNELS
 
 MU_WATER_PER_MM = 0.0192  # linear attenuation of water at ~70 keV effective energy
 REFERENCE_LINE_INTEGRAL = 4.5  # the MITA phantom's 98th-percentile line integral (about 23 cm of water)

@@ -27,7 +27,8 @@ def chest_phantom(shape: tuple[int, int, int] = (32, 192, 192), spacing_mm: floa
     hu[body] = -100.0  # subcutaneous fat
     hu[inner] = 40.0  # muscle and soft tissue
     for side in (-1, 1):
-        lung = ((yy - cy + 0.02 * height) / (0.25 * height)) ** 2 + ((xx - cx - side * 0.2 * width) / (0.15 * width)) ** 2 <= 1.0
+        lung = (((yy - cy + 0.02 * height) / (0.25 * height)) ** 2
+                + ((xx - cx - side * 0.2 * width) / (0.15 * width)) ** 2 <= 1.0)
         hu[lung] = -860.0
     lungs = hu < -800
     vessels = np.zeros(shape, dtype=np.float32)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from CTDenoiseLib.simulation.kernels import KERNELS
 from CTDenoiseLib.vocabulary import Device, choices
+
 from .train_recipes import add_recipe_arguments
 
 
@@ -21,7 +22,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("train", help="train a denoising network",
                                     description="Train on normal-dose volumes with low dose simulated (or on real "
                                                 "low-dose/normal-dose pairs). Options override the --config file.")
-    parser.add_argument("--config", type=Path, help="JSON or YAML configuration file (keys as the options, underscores)")
+    parser.add_argument("--config", type=Path,
+                        help="JSON or YAML configuration file (keys as the options, underscores)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --run-dir from its latest checkpoint (exactly: same weights as an "
                              "uninterrupted run)")
@@ -108,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         from CTDenoiseTrainingLib.train import train
     except ImportError as error:
         raise CTDenoiseError(f"The training engine is not importable ({error}).",
-                             "Install CTDenoise from the repository root with pip, which includes CTDenoiseTrainingLib.") from error
+                             "Install CTDenoise from the repository root with pip, which includes "
+                             "CTDenoiseTrainingLib.") from error
     overrides = {key: value for key, value in vars(args).items() if key not in NOT_CONFIG and value is not None}
     try:
         values = read_config_file(args.config) if args.config else {}

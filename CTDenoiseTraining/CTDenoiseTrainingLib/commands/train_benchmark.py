@@ -32,10 +32,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from CTDenoiseTrainingLib.benchmark import run_benchmark
-
     from CTDenoiseLib.errors import CTDenoiseError
     from CTDenoiseLib.models import ModelConfig
+    from CTDenoiseTrainingLib.benchmark import run_benchmark
 
     if args.patch[0] % args.z_upscale:
         raise CTDenoiseError(f"Patch depth {args.patch[0]} is not a multiple of --z-upscale {args.z_upscale}.")

@@ -55,7 +55,8 @@ def recipe_problems(config) -> list[str]:
             problems.append("recipe loss weights and learning rates must be >= 0")
         if min(config.discriminator_features, config.noise_generator_features, config.noise_generator_blocks + 1) < 1:
             problems.append("discriminator_features, noise_generator_features >= 1 and noise_generator_blocks >= 0")
-        uses_features = (config.contrastive_weight if config.recipe == TEACHER_STUDENT else config.perceptual_weight) > 0
+        feature_weight = config.contrastive_weight if config.recipe == TEACHER_STUDENT else config.perceptual_weight
+        uses_features = feature_weight > 0
         if uses_features and config.feature_network == "vgg" and not config.perceptual_weights:
             problems.append("feature_network vgg needs perceptual_weights (a VGG-16 ImageNet weights file, which "
                             "CTDenoise cannot download); or use feature_network teacher")

@@ -22,10 +22,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 
-from CTDenoiseLib.runtime.backends import TorchRunner
 from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference.tiled import denoise_hu
 from CTDenoiseLib.models import receptive_field_radius
+from CTDenoiseLib.runtime.backends import TorchRunner
 from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 from .. import distributed
@@ -35,8 +35,15 @@ from ..export import build_card, export_model, study_halo
 from ..patches import worker_count
 from ..prepare import prepare_cases
 from ..reporting import ProgressBar, TensorBoard, write_csv
-from ..train import VALIDATION_SEED_OFFSET, _check_resumable, _worker_init, initialise_from, model_to_fine_tune, \
-    prepare_process, validate
+from ..train import (
+    VALIDATION_SEED_OFFSET,
+    _check_resumable,
+    _worker_init,
+    initialise_from,
+    model_to_fine_tune,
+    prepare_process,
+    validate,
+)
 from .collective import broadcast_parameters, check_in_sync
 from .cycle_networks import CycleNetworks
 from .cycle_step import CycleWeights, cycle_step
@@ -44,8 +51,15 @@ from .divergence import DivergenceWatch
 from .feature_space import make_feature_space
 from .samples import write_samples
 from .teacher import obtain_teacher
-from .unpaired_data import UnpairedBatches, UnpairedCases, gather_unpaired, load_unpaired_split, middle_slab, \
-    prepare_volumes, save_unpaired_split
+from .unpaired_data import (
+    UnpairedBatches,
+    UnpairedCases,
+    gather_unpaired,
+    load_unpaired_split,
+    middle_slab,
+    prepare_volumes,
+    save_unpaired_split,
+)
 
 TERMS = ("generator", "discriminator", "adversarial", "cycle", "identity", "perceptual")
 
