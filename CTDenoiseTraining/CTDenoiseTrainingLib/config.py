@@ -26,6 +26,8 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions):  # recipe keys: recip
     features: int = 16
     blocks: int = 4
     z_upscale: int = 1  # 2: thick low-dose input (2 x the target's slice spacing) -> thin target slices
+    noise_input: bool = False  # FFDNet-style: the input's noise level as a second channel (models/noise_channel.py)
+    noise_level_jitter: float = 0.15  # training draws the channel's level within +-15 % of the patch's: estimator error
     init_from: str = ""  # registered model to fine-tune (same architecture and size); empty: start as the identity
     # Data: explicit volumes, or a folder / CSV split by patient
     train: list[str] = field(default_factory=list)
@@ -90,6 +92,10 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions):  # recipe keys: recip
             problems.append(f"patch depth {self.patch[0]} must be a multiple of z_upscale {self.z_upscale}")
         if self.z_upscale < 1:
             problems.append("z_upscale must be >= 1")
+        if self.noise_input and (self.z_upscale != 1 or self.recipe != "plain"):
+            problems.append("noise_input needs z_upscale 1 and the plain recipe")
+        if not 0.0 <= self.noise_level_jitter < 1.0:
+            problems.append("noise_level_jitter must be in [0, 1)")
         if self.amp not in AMP_MODES:
             problems.append(f"amp must be one of {', '.join(AMP_MODES)}")
         if self.device not in DEVICES:
@@ -122,7 +128,7 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions):  # recipe keys: recip
 
     def model_config(self) -> ModelConfig:
         """The network this run trains (what its weights and card will say)."""
-        return ModelConfig(self.architecture, self.features, self.blocks, self.z_upscale)
+        return ModelConfig(self.architecture, self.features, self.blocks, self.z_upscale, self.noise_input)
 
     def simulation_variants(self) -> list[dict]:
         """Per-realisation overrides of the simulation settings, in the order realisations cycle through them."""

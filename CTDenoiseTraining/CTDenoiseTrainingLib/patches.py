@@ -10,6 +10,11 @@ Regime augmentation, each off by default and applied to low and normal dose alik
 normal dose of the same anatomy): ``slice_averaging`` averages k adjacent slices (a thicker reconstruction),
 ``pixel_zoom`` resamples the patch in-plane (another pixel size, so another noise grain in pixels), and
 ``noise_scale`` multiplies the low-dose noise (another dose: noise std grows as sqrt((1 - a) / a)).
+
+With ``noise_input`` the low-dose patch carries a second channel, its noise level (``models/noise_channel.py``):
+the standard deviation of the patch's added noise (low - normal, after the regime augmentation) combined with the
+normal dose's own noise (the engine's estimate on the case), i.e. what the engine's estimator measures on a whole
+low-dose volume at inference, drawn within +-``noise_level_jitter`` of it as that estimator errs.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
 from CTDenoiseLib.hu import HUNormalization
+from CTDenoiseLib.models.noise_channel import channel_value
 
 from .prepare import PreparedCase
 
@@ -28,14 +35,22 @@ AIR_HU = -900
 
 
 class PatchBatches(Dataset):
-    """Item ``step`` is one batch ``(low (B, 1, Z/f, Y, X), normal (B, 1, Z, Y, X))``, normalised float32."""
+    """Item ``step`` is one batch ``(low (B, C, Z/f, Y, X), normal (B, 1, Z, Y, X))``, normalised float32; C is 2
+    (image, noise level) with ``noise_input``, else 1."""
 
     def __init__(self, cases: list[PreparedCase], patch: tuple[int, int, int], batch: int, seed: int, rank: int = 0,
                  z_upscale: int = 1, normalization: HUNormalization | None = None, length: int = 10**12,
                  air_fraction_limit: float = 0.6, keep_air_probability: float = 0.1, open_limit: int = 16,
                  noise_scale: tuple[float, float] = (1.0, 1.0), slice_averaging: tuple[int, int] = (1, 1),
-                 pixel_zoom: tuple[float, float] = (1.0, 1.0)) -> None:
+                 pixel_zoom: tuple[float, float] = (1.0, 1.0), noise_input: bool = False,
+                 noise_level_jitter: float = 0.15) -> None:
         self.cases, self.patch, self.batch, self.seed, self.rank = cases, tuple(patch), batch, seed, rank
+        self.noise_input, self.noise_level_jitter = noise_input, float(noise_level_jitter)
+        if noise_input and z_upscale != 1:
+            raise ValueError("noise_input needs z_upscale 1 (the noise is the low-dose minus normal-dose difference)")
+        # The normal dose's own noise, part of what the estimator sees in a low-dose input (nan: none measurable).
+        self.normal_noise_hu = [float(np.nan_to_num(estimate_noise_std(np.load(case.normal, mmap_mode="r")).std_hu))
+                                for case in cases] if noise_input else []
         self.factor, self.normalization, self.length = z_upscale, normalization or HUNormalization(), length
         self.air_fraction_limit, self.keep_air_probability = air_fraction_limit, keep_air_probability
         self.open_limit = open_limit
@@ -92,7 +107,8 @@ class PatchBatches(Dataset):
         return averaged, zoom
 
     def _sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        case = self.cases[int(rng.choice(len(self.cases), p=self.weights))]
+        case_index = int(rng.choice(len(self.cases), p=self.weights))
+        case = self.cases[case_index]
         normal = self._array(case.normal)
         low = self._array(case.lows[int(rng.integers(len(case.lows)))])
         averaged, zoom = self._regime(rng, normal.shape)
@@ -116,12 +132,20 @@ class PatchBatches(Dataset):
         if (low_scale, high_scale) != (1.0, 1.0):  # drawn last, so the crop and flips match an unscaled run
             scale = float(np.exp(rng.uniform(np.log(low_scale), np.log(high_scale))))
             source = target + scale * (source.astype(np.float32) - target)
-        return self.normalization.normalise(source), self.normalization.normalise(target)
+        image = self.normalization.normalise(source)
+        if self.noise_input:
+            added = float(np.std(source.astype(np.float32) - target))
+            level = np.hypot(added, self.normal_noise_hu[case_index])
+            low_factor, high_factor = np.log(1 - self.noise_level_jitter), np.log(1 + self.noise_level_jitter)
+            level *= float(np.exp(low_factor + rng.random() * (high_factor - low_factor)))  # drawn at any jitter
+            image = np.stack([image, np.full_like(image, channel_value(level))])
+        return image, self.normalization.normalise(target)
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.rank, int(step)])
         samples = [self._sample(rng) for _ in range(self.batch)]
-        low = np.stack([s for s, _ in samples])[:, None]
+        low = np.stack([s for s, _ in samples])
+        low = low if self.noise_input else low[:, None]
         normal = np.stack([t for _, t in samples])[:, None]
         return torch.from_numpy(np.ascontiguousarray(low)), torch.from_numpy(np.ascontiguousarray(normal))
 

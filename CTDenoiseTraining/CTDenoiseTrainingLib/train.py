@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -42,7 +43,8 @@ from .reporting import ProgressBar, TensorBoard, write_csv
 from .sources import gather_cases, load_split, save_split
 
 # Changing these between a run and its resumption would silently train something else.
-RESUME_MUST_MATCH = ("architecture", "features", "blocks", "z_upscale", "patch", "batch", "seed", "loss",
+RESUME_MUST_MATCH = ("architecture", "features", "blocks", "z_upscale", "noise_input", "noise_level_jitter", "patch",
+                     "batch", "seed", "loss",
                      "learning_rate", "dose", "photons", "electronic_noise", "realisations", "noise_scale",
                      "kernels", "exposure_control", "slice_averaging", "pixel_zoom", "validation_noise_scales")
 VALIDATION_SEED_OFFSET = 100_000  # validation cases draw other noise than any training case
@@ -138,7 +140,7 @@ def model_to_fine_tune(config: TrainConfig, normalization: HUNormalization) -> L
     """The registered model named by ``init_from`` (SHA-256 verified), checked to match this run."""
     source = load_model(config.init_from)
     wanted = config.model_config()
-    if source.config != wanted:
+    if replace(source.config, noise_input=wanted.noise_input) != wanted:
         raise ValueError(f"--init-from {config.init_from} is {source.config}, but this run trains {wanted}: "
                          "give the same --architecture, --features, --blocks and --z-upscale")
     if source.normalization != normalization:
@@ -150,7 +152,12 @@ def model_to_fine_tune(config: TrainConfig, normalization: HUNormalization) -> L
 def initialise_from(model: torch.nn.Module, source: LoadedModel) -> dict:
     """Copy the source model's weights into ``model``; returns the provenance recorded in the new card."""
     device = next(model.parameters()).device
-    model.load_state_dict({key: value.to(device) for key, value in source.module.state_dict().items()})
+    state = {key: value.to(device) for key, value in source.module.state_dict().items()}
+    head = model.state_dict()["head.weight"]
+    given = state["head.weight"].shape[1]
+    if given < head.shape[1]:  # blind -> noise-conditioned: the level's weights start at 0
+        state["head.weight"] = torch.cat([state["head.weight"], torch.zeros_like(head[:, given:])], 1)
+    model.load_state_dict(state)
     training = source.card.get("training", {})
     return {"model": source.name, "weights_sha256": source.entry.weights.sha256 if source.entry else None,
             "steps": training.get("steps"), "command": training.get("command"),
@@ -255,7 +262,8 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
 
     dataset = PatchBatches(prepared_train, config.patch, config.batch, config.seed, context.rank, config.z_upscale,
                            normalization, noise_scale=config.noise_scale, slice_averaging=config.slice_averaging,
-                           pixel_zoom=config.pixel_zoom)
+                           pixel_zoom=config.pixel_zoom, noise_input=config.noise_input,
+                           noise_level_jitter=config.noise_level_jitter)
     recipe = paired_recipe(config, model, dataset, context, run_dir, bool(latest and resume), log)  # None: plain
     if recipe and latest and resume:
         recipe.check_resumed(restored.state.get("recipe"))

@@ -134,7 +134,7 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     loaded = engine.loaded
     denoise_started = time.perf_counter()
     denoised = denoise_hu(volume.array, engine.run, loaded.normalization, loaded.halo if halo is None else halo,
-                          max_tile_voxels, on_tile=progress.update)
+                          max_tile_voxels, on_tile=progress.update, noise_std_hu=noise.std_hu)
     denoised = blend(volume.array, denoised, engine.strength)
     denoise_seconds = time.perf_counter() - denoise_started
     result = output_volume(volume, to_int16_hu(denoised))

@@ -6,8 +6,10 @@ from typing import Callable
 
 import numpy as np
 
+from ..evaluation.noise_estimate import estimate_noise_std
 from ..hu import HUNormalization
 from ..io.volumes import Volume
+from ..models.noise_channel import input_channels, with_noise_level
 from .metal import clamp_near_metal
 from .tiling import plan_tiles
 
@@ -16,12 +18,17 @@ DEFAULT_MAX_TILE_VOXELS = 4_000_000
 
 def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normalization: HUNormalization,
                halo: int, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
-               on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
+               on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | None = None) -> np.ndarray:
     """Denoise a (Z, Y, X) HU array; returns float32 HU. Voxels outside the normalisation's HU range
     (scanner padding, metal) are returned unchanged. The input array is not modified.
 
+    A noise-conditioned network (its runner takes 2 channels) gets ``noise_std_hu``, the input's noise level,
+    as its second channel; where it is not given it is estimated here from ``hu`` (``noise_estimate``).
+
     A z-upscaling network (``run`` returns f times the slices it is given) yields (Z * f, Y, X); f is read from
     the first tile's output, and voxels left unchanged repeat their input slice f times."""
+    if input_channels(run) == 2:
+        run = with_noise_level(run, estimate_noise_std(hu).std_hu if noise_std_hu is None else noise_std_hu)
     normalised = normalization.normalise(hu)
     padded = np.pad(normalised, halo, mode="edge")
     output: np.ndarray | None = None

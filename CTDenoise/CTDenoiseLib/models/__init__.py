@@ -19,22 +19,25 @@ class ModelConfig:
     features: int
     blocks: int
     z_upscale: int = 1  # output slices per input slice (2: 2 mm in, 1 mm out); cards without it mean 1
+    noise_input: bool = False  # a second input channel carries the noise level (noise_channel); cards without it: blind
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
         try:
             return cls(architecture=str(data["architecture"]), features=int(data["features"]),
-                       blocks=int(data["blocks"]),
-                       z_upscale=int(data.get("z_upscale", 1)))
+                       blocks=int(data["blocks"]), z_upscale=int(data.get("z_upscale", 1)),
+                       noise_input=bool(data.get("noise_input", False)))
         except (KeyError, TypeError, ValueError) as error:
             raise CTDenoiseError(f"Model configuration is incomplete or malformed ({error!r}).",
                                  "It needs 'architecture', 'features' and 'blocks' "
-                                 "('z_upscale' is optional).") from error
+                                 "('z_upscale' and 'noise_input' are optional).") from error
 
     def to_dict(self) -> dict:
         data = asdict(self)
         if self.z_upscale == 1:
             del data["z_upscale"]  # cards of plain denoisers stay as they were
+        if not self.noise_input:
+            del data["noise_input"]
         return data
 
 
@@ -45,7 +48,7 @@ def build_model(config: ModelConfig) -> nn.Module:
     if config.z_upscale < 1:
         raise CTDenoiseError(f"z_upscale must be >= 1, got {config.z_upscale}.")
     return ARCHITECTURES[config.architecture](features=config.features, blocks=config.blocks,
-                                              z_upscale=config.z_upscale)
+                                              z_upscale=config.z_upscale, noise_input=config.noise_input)
 
 
 def _convolutions(model: nn.Module) -> list[nn.Conv3d]:

@@ -8,6 +8,9 @@ With ``z_upscale`` f > 1 (thick low-dose slices in, thin slices out, e.g. 2 mm -
 are upsampled along z only, EDSR-style: a 3x3x3 conv to f x F channels and a sub-pixel shuffle along z, before
 the output conv; the residual is added to the input linearly interpolated along z. With f = 1 the network and its
 parameter names are exactly those of the plain denoiser, so existing weights load unchanged.
+
+With ``noise_input`` the head takes a second channel, the input's noise level (``noise_channel``), and the residual
+is added to the first channel only.
 """
 
 from __future__ import annotations
@@ -40,15 +43,18 @@ def shuffle_z(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 class ResidualDenoiser(nn.Module):
-    """Maps a normalised CT volume ``(N, 1, Z, Y, X)`` to its denoised version ``(N, 1, Z * z_upscale, Y, X)``."""
+    """Maps a normalised CT volume ``(N, 1, Z, Y, X)`` (``(N, 2, Z, Y, X)`` with its noise level when
+    ``noise_input``) to its denoised version ``(N, 1, Z * z_upscale, Y, X)``."""
 
-    def __init__(self, make_conv: ConvFactory, features: int, blocks: int, z_upscale: int = 1) -> None:
+    def __init__(self, make_conv: ConvFactory, features: int, blocks: int, z_upscale: int = 1,
+                 noise_input: bool = False) -> None:
         super().__init__()
         if features < 1 or blocks < 0 or z_upscale < 1:
             raise ValueError(f"features must be >= 1, blocks >= 0 and z_upscale >= 1, "
                              f"got {features}, {blocks}, {z_upscale}")
         self.z_upscale = z_upscale
-        self.head = nn.Conv3d(1, features, kernel_size=3, padding=1)
+        self.input_channels = 2 if noise_input else 1
+        self.head = nn.Conv3d(self.input_channels, features, kernel_size=3, padding=1)
         self.blocks = nn.Sequential(*[ResidualBlock(make_conv, features) for _ in range(blocks)])
         self.body = make_conv(features)
         if z_upscale > 1:
@@ -61,9 +67,11 @@ class ResidualDenoiser(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.head(x)
+        image = x[:, :1] if self.input_channels > 1 else x
         features = features + self.body(self.blocks(features))
         if self.z_upscale == 1:
-            return x + self.tail(features)
+            return image + self.tail(features)
         features = shuffle_z(self.upsample(features), self.z_upscale)
-        base = F.interpolate(x, scale_factor=(float(self.z_upscale), 1.0, 1.0), mode="trilinear", align_corners=False)
+        base = F.interpolate(image, scale_factor=(float(self.z_upscale), 1.0, 1.0), mode="trilinear",
+                             align_corners=False)
         return base + self.tail(features)

@@ -12,5 +12,5 @@ def full_conv(features: int) -> nn.Module:
 
 
 class SRResNet3D(ResidualDenoiser):
-    def __init__(self, features: int, blocks: int, z_upscale: int = 1) -> None:
-        super().__init__(full_conv, features, blocks, z_upscale)
+    def __init__(self, features: int, blocks: int, z_upscale: int = 1, noise_input: bool = False) -> None:
+        super().__init__(full_conv, features, blocks, z_upscale, noise_input)

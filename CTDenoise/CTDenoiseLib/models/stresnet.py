@@ -20,5 +20,5 @@ class SpatioTemporalConv(nn.Sequential):
 
 
 class STResNet(ResidualDenoiser):
-    def __init__(self, features: int, blocks: int, z_upscale: int = 1) -> None:
-        super().__init__(SpatioTemporalConv, features, blocks, z_upscale)
+    def __init__(self, features: int, blocks: int, z_upscale: int = 1, noise_input: bool = False) -> None:
+        super().__init__(SpatioTemporalConv, features, blocks, z_upscale, noise_input)

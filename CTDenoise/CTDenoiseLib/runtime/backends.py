@@ -14,6 +14,7 @@ import torch
 
 from ..errors import CTDenoiseError
 from ..models.files import LoadedModel
+from ..models.noise_channel import as_batch
 from ..vocabulary import Backend, Device, Precision, choices
 
 PRECISIONS = choices(Precision, auto=False)
@@ -72,10 +73,12 @@ class TorchRunner:
     def __init__(self, module: torch.nn.Module, device: str, dtype: torch.dtype = torch.float32) -> None:
         self.device, self.dtype = torch.device(device), dtype
         self.module = module.to(self.device, dtype).eval()
+        self.input_channels = int(getattr(module, "input_channels", 1))
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
+        """(Z, Y, X) normalised tile, or (C, Z, Y, X) with a noise-level channel -> (Z', Y, X)."""
         with torch.inference_mode():
-            batch = torch.from_numpy(np.ascontiguousarray(tile))[None, None].to(self.device, self.dtype)
+            batch = torch.from_numpy(np.ascontiguousarray(as_batch(tile))).to(self.device, self.dtype)
             return self.module(batch)[0, 0].float().cpu().numpy()
 
 

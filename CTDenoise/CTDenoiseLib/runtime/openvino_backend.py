@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import CTDenoiseError
+from ..models.noise_channel import as_batch
 from ..models.registry import Artefact, sha256_of
 
 INSTALL_HINT = ('OpenVINO is a dependency of ctdenoise but is missing here; install it with: '
@@ -42,16 +43,23 @@ def openvino_available() -> bool:
     return True
 
 
-def dynamic_input_shape() -> Any:
-    return import_openvino().PartialShape([1, 1, -1, -1, -1])
+def dynamic_input_shape(channels: int = 1) -> Any:
+    return import_openvino().PartialShape([1, channels, -1, -1, -1])
+
+
+def model_input_channels(model: Any) -> int:
+    """Input channels of an OpenVINO model of one of our networks (2: image and noise level)."""
+    return int(model.inputs[0].get_partial_shape()[1].get_length())
 
 
 def convert_module(module: torch.nn.Module) -> Any:
-    """Trace a (N, 1, Z, Y, X) network into an OpenVINO model with free Z, Y, X (a small example keeps it fast)."""
+    """Trace a (N, C, Z, Y, X) network into an OpenVINO model with free Z, Y, X (a small example keeps it fast)."""
     ov = import_openvino()
     module = module.to("cpu", torch.float32).eval()
+    channels = int(getattr(module, "input_channels", 1))
     with torch.no_grad():
-        return ov.convert_model(module, example_input=torch.zeros(1, 1, 8, 32, 32), input=[dynamic_input_shape()])
+        return ov.convert_model(module, example_input=torch.zeros(1, channels, 8, 32, 32),
+                                input=[dynamic_input_shape(channels)])
 
 
 def _verified_bytes(artefact: Artefact) -> bytes:
@@ -75,7 +83,7 @@ def read_ir(xml: Artefact, weights: Artefact) -> Any:
 def write_ir(model: Any, xml_path: Path) -> tuple[Path, Path]:
     """Save ``model`` as ``xml_path`` + ``.bin`` (weights stored as they are: no FP16 compression of FP32)."""
     ov = import_openvino()
-    model.reshape({model.inputs[0]: dynamic_input_shape()})
+    model.reshape({model.inputs[0]: dynamic_input_shape(model_input_channels(model))})
     ov.save_model(model, str(xml_path), compress_to_fp16=False)
     return xml_path, xml_path.with_suffix(".bin")
 
@@ -96,6 +104,7 @@ class OpenVINORunner:
                        "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())}
         self.max_shapes = max_shapes
         self.compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self.input_channels = model_input_channels(model)
 
     def _compiled_for(self, shape: tuple[int, ...]) -> Any:
         if shape in self.compiled:
@@ -110,6 +119,6 @@ class OpenVINORunner:
         return compiled
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(tile, dtype=np.float32)[None, None]
+        batch = np.ascontiguousarray(as_batch(tile), dtype=np.float32)
         compiled = self._compiled_for(batch.shape)
         return np.asarray(compiled(batch)[0])[0, 0]

@@ -22,9 +22,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import CTDenoiseError
+from ..evaluation.noise_estimate import estimate_noise_std
 from ..hu import HUNormalization, check_ct_values
 from ..io.volumes import read_volume
 from ..models.files import LoadedModel
+from ..models.noise_channel import as_batch, channel_value
 from ..models.registry import register_model
 from ..simulation.low_dose import DoseSimulation, simulate_volume
 from .openvino_backend import convert_module, import_openvino, ir_checksums, write_ir
@@ -54,8 +56,9 @@ def _slab_bounds(depth: int, slab: int, count: int, rng: np.random.Generator) ->
 
 
 def calibration_patches(paths: Sequence[str | Path], normalization: HUNormalization, settings: CalibrationSettings,
-                        on_volume: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
-    """``settings.patches`` normalised low-dose patches (1, 1, Z, Y, X), spread evenly over the volumes."""
+                        on_volume: Callable[[int, int], None] | None = None, channels: int = 1) -> list[np.ndarray]:
+    """``settings.patches`` normalised low-dose patches (1, channels, Z, Y, X), spread evenly over the volumes;
+    with 2 channels the second is the slab's estimated noise level (``noise_channel``)."""
     if not paths:
         raise CTDenoiseError("No calibration volumes given.", "Pass normal-dose CT volumes with --calibration.")
     rng = np.random.default_rng(settings.seed)
@@ -75,7 +78,10 @@ def calibration_patches(paths: Sequence[str | Path], normalization: HUNormalizat
         for start, stop in slabs:
             slab = replace(volume, array=volume.array[start:stop])  # simulation uses only the spacing
             noise = DoseSimulation(dose=settings.dose, seed=settings.seed + 100_003 * index + start)
-            normal = normalization.normalise(simulate_volume(slab, noise).array)
+            low_hu = simulate_volume(slab, noise).array
+            normal = normalization.normalise(low_hu)
+            if channels == 2:  # a noise-conditioned network sees its input's estimated noise level
+                normal = np.stack([normal, np.full_like(normal, channel_value(estimate_noise_std(low_hu).std_hu))])
             body = volume.array[start:stop] > -900
             taken = 0
             for _ in range(quota * 20):
@@ -84,7 +90,7 @@ def calibration_patches(paths: Sequence[str | Path], normalization: HUNormalizat
                 z = int(rng.integers(0, stop - start - pz + 1))
                 y, x = int(rng.integers(0, height - py + 1)), int(rng.integers(0, width - px + 1))
                 if body[z:z + pz, y:y + py, x:x + px].mean() >= settings.min_body_fraction:
-                    found.append(np.ascontiguousarray(normal[z:z + pz, y:y + py, x:x + px])[None, None])
+                    found.append(as_batch(np.ascontiguousarray(normal[..., z:z + pz, y:y + py, x:x + px])))
                     taken += 1
         patches.extend(found[:per_volume])
         if on_volume:
@@ -126,7 +132,8 @@ def quantize_registered(loaded: LoadedModel, calibration: Sequence[str | Path], 
     if loaded.entry is None:
         raise CTDenoiseError(f"Model '{loaded.name}' is not registered.", "Register it first.")
     started = time.perf_counter()
-    patches = calibration_patches(calibration, loaded.normalization, settings, on_volume)
+    channels = 2 if loaded.config.noise_input else 1
+    patches = calibration_patches(calibration, loaded.normalization, settings, on_volume, channels)
     int8 = quantize_openvino(loaded, patches)
     folder = loaded.entry.weights.path.parent
     xml = write_ir(int8, folder / f"{loaded.name}.int8.xml")[0]

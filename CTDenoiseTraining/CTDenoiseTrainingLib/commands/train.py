@@ -36,6 +36,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     model.add_argument("--features", type=int)
     model.add_argument("--blocks", type=int)
     model.add_argument("--z-upscale", type=int, help="output slices per input slice (2: 2 mm low dose -> 1 mm)")
+    model.add_argument("--noise-input", action=argparse.BooleanOptionalAction, default=None,
+                       help="give the network the input's estimated noise level as a second channel (FFDNet-style); "
+                            "--init-from a blind model of the same size starts it as that model")
+    model.add_argument("--noise-level-jitter", type=float,
+                       help="relative error drawn into the training noise level, as the estimator makes (default 0.15)")
     model.add_argument("--init-from", metavar="MODEL",
                        help="fine-tune a registered model (see `ctdenoise models`; checksum verified) instead of "
                             "starting from the identity; it must have this architecture, size and HU normalisation")
