@@ -66,15 +66,18 @@ class ActivationMapRecipe:
         options: the recipe's configuration.
         classifier: the trained lesion classifier (frozen).
         denormalise: maps the network's normalised intensities back to HU (for the classifier's input).
+        classifier_sha256: SHA-256 of the classifier's file, recorded in checkpoints and the card ("" unknown).
     """
 
-    def __init__(self, options: ActivationMapOptions, classifier: LesionCNN, denormalise) -> None:
+    def __init__(self, options: ActivationMapOptions, classifier: LesionCNN, denormalise,
+                 classifier_sha256: str = "") -> None:
         problems = options.problems()
         if problems:
             raise ValueError("; ".join(problems))
         self.options = options
         self.classifier = classifier.eval().requires_grad_(False)
         self.denormalise = denormalise
+        self.classifier_sha256 = classifier_sha256
         self.mean_map = 0.0
 
     def step(self, network: torch.nn.Module, low: torch.Tensor, normal: torch.Tensor, loss_function,
@@ -98,13 +101,17 @@ class ActivationMapRecipe:
         return {"mean_activation_map": round(self.mean_map, 4)}
 
     def checkpoint_state(self) -> dict:
-        return {"recipe": {"activation_map": self.options.to_dict()}}
+        return {"recipe": {"activation_map": self.options.to_dict(), "classifier_sha256": self.classifier_sha256}}
 
     def check_resumed(self, saved: dict | None) -> None:
         if saved and saved.get("activation_map") != self.options.to_dict():
             raise ValueError("cannot resume: the activation-map options differ from the checkpoint's")
+        if saved and saved.get("classifier_sha256", self.classifier_sha256) != self.classifier_sha256:
+            raise ValueError(f"cannot resume: the lesion classifier file changed since the checkpoint (SHA-256 "
+                             f"{saved.get('classifier_sha256')}, now {self.classifier_sha256})")
 
     def card(self) -> dict:
         """What the model card records about the recipe."""
         return {"name": "activation-map", "maps": "CAM of the lesion classifier per axial slice of the normal-dose "
-                                                  "patch, normalised to [0, 1]", **self.options.to_dict()}
+                                                  "patch, normalised to [0, 1]", **self.options.to_dict(),
+                "classifier_sha256": self.classifier_sha256}

@@ -12,14 +12,14 @@ from pathlib import Path
 from CTDenoiseLib.models import ModelConfig
 from CTDenoiseLib.vocabulary import Device, choices
 
-from .recipes.options import TeacherStudentOptions, UnpairedOptions, recipe_problems
+from .recipes.options import ActivationMapOptions, TeacherStudentOptions, UnpairedOptions, recipe_problems
 
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 DEVICES = choices(Device)
 
 
 @dataclass
-class TrainConfig(TeacherStudentOptions, UnpairedOptions):  # recipe keys: recipes/options.py
+class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):  # recipe keys: recipes/options.py
     # Model
     name: str = "stresnet"
     architecture: str = "stresnet"

@@ -82,3 +82,80 @@ def test_weight_variant_feeds_the_plain_low_dose():
     network, low, _, recipe = _step("weight")
     torch.testing.assert_close(network.seen[0], low)
     assert recipe.checkpoint_state()["recipe"]["activation_map"]["variant"] == "weight"
+
+
+def _classifier(folder) -> str:
+    """A lesion classifier of 8 features trained on the disks and saved by the classifier code."""
+    x, y, _ = disks(64, seed=4)
+    return str(save_classifier(train_classifier(x, y, epochs=2, features=8), folder, {"name": "test"}))
+
+
+def test_train_runs_the_activation_map_recipe_end_to_end_and_records_it(tmp_path) -> None:
+    import json
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from CTDenoiseLib.cli import main
+
+    from training_data_helpers import write_crops
+
+    crops = write_crops(tmp_path / "crops")
+    classifier = _classifier(tmp_path / "classifier")
+    common = ["train", "--architecture", "stresnet", "--features", "4", "--blocks", "1", "--patch", "8", "24", "24",
+              "--batch", "2", "--realisations", "1", "--validate-every", "2", "--checkpoint-every", "2",
+              "--int8", "off", "--tensorboard", "off", "--threads", "1", "--steps", "2",
+              "--data-dir", str(crops["chestA"].parent), "--validation", str(crops["lidc"]),
+              "--cache-dir", str(tmp_path / "cache")]
+    recipe = ["--recipe", "activation-map", "--lesion-classifier", classifier, "--lesion-classifier-features", "8"]
+    assert main([*common, *recipe, "--name", "am", "--run-dir", str(tmp_path / "am")]) == 0
+    assert main([*common, "--name", "plain", "--run-dir", str(tmp_path / "plain")]) == 0
+
+    def final(run: Path) -> dict:
+        latest = json.loads((run / "checkpoints" / "latest.json").read_text())["folder"]
+        return load_file(str(run / "checkpoints" / latest / "model.safetensors"))
+
+    am, plain = final(tmp_path / "am"), final(tmp_path / "plain")
+    # A real recipe step was taken: the weights moved, and not as the plain recipe moves them.
+    assert any(not torch.equal(am[key], plain[key]) for key in am)
+    state = json.loads((tmp_path / "am" / "checkpoints" / "step-00000002" / "state.json").read_text())
+    assert 0 <= state["history"][-1]["mean_activation_map"] <= 1
+    config = json.loads((tmp_path / "am" / "config.json").read_text())
+    assert config["recipe"] == "activation-map" and config["lesion_classifier"] == classifier
+    card = json.loads((tmp_path / "am" / "am.card.json").read_text())["training"]["recipe"]
+    assert card["name"] == "activation-map" and card["variant"] == "multiply" and card["classifier"] == classifier
+    assert len(card["classifier_sha256"]) == 64
+
+
+def test_activation_map_recipe_refuses_a_missing_classifier_and_noise_input(tmp_path) -> None:
+    import pytest
+
+    from CTDenoiseTrainingLib.config import TrainConfig
+
+    for bad, message in (({}, "needs lesion_classifier"),
+                         ({"lesion_classifier": str(tmp_path / "none.safetensors")}, "is not a readable file"),
+                         ({"lesion_classifier": _classifier(tmp_path), "noise_input": True}, "no noise_input"),
+                         ({"lesion_classifier": _classifier(tmp_path), "activation_map_variant": "x"}, "variant")):
+        with pytest.raises(ValueError, match=message):
+            TrainConfig.from_dict({"recipe": "activation-map", **bad})
+
+
+def test_resuming_with_other_activation_map_keys_is_refused() -> None:
+    from CTDenoiseTrainingLib.recipes.options import recipe_differences
+
+    current = {"recipe": "activation-map", "lesion_classifier": "a.safetensors", "lesion_classifier_features": 16,
+               "activation_map_variant": "weight", "activation_map_floor": 0.1}
+    saved = {**current, "lesion_classifier": "b.safetensors", "activation_map_floor": 0.2}
+    assert {"lesion_classifier", "activation_map_floor"} <= set(recipe_differences(saved, current, {}))
+
+
+def test_train_command_refuses_a_missing_classifier_in_one_line(tmp_path, capsys) -> None:
+    from CTDenoiseLib.cli import main
+
+    missing = tmp_path / "missing.safetensors"
+    assert main(["train", "--recipe", "activation-map", "--lesion-classifier", str(missing),
+                 "--run-dir", str(tmp_path / "run")]) != 0
+    error = capsys.readouterr().err
+    assert f"lesion_classifier {missing} is not a readable file" in error

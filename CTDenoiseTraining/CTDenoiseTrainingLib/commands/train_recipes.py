@@ -18,7 +18,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--recipe", choices=RECIPES,
                        help="plain pixel loss (default); teacher-student (feature consistency with a teacher trained "
                             "normal->normal, optional contrastive term); unpaired (CycleGAN-style on unpaired "
-                            "low-dose and normal-dose scans: --data-dir normal, --low-dose-dir low)")
+                            "low-dose and normal-dose scans: --data-dir normal, --low-dose-dir low); activation-map "
+                            "(Han & Baek 2022: a lesion classifier's activation maps weight the loss, "
+                            "--lesion-classifier)")
     group.add_argument("--teacher-steps", type=int, help="steps of teacher training before the student (default 500)")
     group.add_argument("--teacher-weights", help="a trained teacher (safetensors, same architecture) instead")
     group.add_argument("--consistency-layers", nargs="+", metavar="MODULE",
@@ -42,3 +44,12 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                        help="unpaired: validation PSNR this far below the best counts as diverging (3)")
     group.add_argument("--divergence-patience", type=int,
                        help="unpaired: stop after this many diverging validations in a row (3; 0: only warn)")
+    group.add_argument("--lesion-classifier", metavar="SAFETENSORS",
+                       help="activation-map: the lesion classifier's weights (lesion_patches.save_classifier)")
+    group.add_argument("--lesion-classifier-features", type=int,
+                       help="activation-map: width of that classifier (16)")
+    group.add_argument("--activation-map-variant", choices=("multiply", "weight"),
+                       help="activation-map: multiply (the paper's: low and normal dose x map, default) or weight "
+                            "(per-voxel L1 weighted by floor + (1 - floor) x map)")
+    group.add_argument("--activation-map-floor", type=float,
+                       help="activation-map, weight variant: loss weight where the map is 0 (0.1)")

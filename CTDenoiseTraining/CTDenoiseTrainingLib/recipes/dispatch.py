@@ -40,5 +40,7 @@ def paired_recipe(config, model: torch.nn.Module, dataset: PatchBatches, context
 
         return make_teacher_student(config, model, dataset, context, run_dir, resuming, log)
     if config.recipe == ACTIVATION_MAP:
-        raise ValueError("recipe activation-map is not part of this version of the training engine")
+        from .activation_map import make_activation_map
+
+        return make_activation_map(config, dataset, log)
     return None

@@ -1,4 +1,5 @@
-"""Configuration keys of the teacher-student and unpaired recipes, as dataclass mixins of ``TrainConfig``.
+"""Configuration keys of the teacher-student, unpaired and activation-map recipes, as dataclass mixins of
+``TrainConfig``.
 
 Every key is a configuration-file key and a ``ctdenoise train`` option (dashes for underscores); the defaults
 leave the plain recipe exactly as it was. ``recipe_problems`` checks them for ``TrainConfig.__post_init__``.
@@ -6,7 +7,9 @@ leave the plain recipe exactly as it was. ``recipe_problems`` checks them for ``
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 FEATURE_NETWORKS = ("teacher", "vgg")
 
@@ -36,6 +39,43 @@ class UnpairedOptions:
     divergence_patience: int = 3  # stop after this many diverging validations in a row (0: only warn)
 
 
+@dataclass
+class ActivationMapOptions:
+    # Han & Baek 2022; the recipe's own options are activation_map_recipe.ActivationMapOptions (these, unprefixed)
+    lesion_classifier: str = ""  # the lesion classifier's safetensors file (lesion_patches.save_classifier)
+    lesion_classifier_features: int = 16  # width of that classifier (LesionCNN features)
+    activation_map_variant: str = "multiply"  # multiply (the paper's pairs x map) or weight (map-weighted L1)
+    activation_map_floor: float = 0.1  # weight variant: loss weight where the map is 0
+
+    def activation_map_options(self):
+        """The recipe's own options (activation_map_recipe.ActivationMapOptions) from these keys."""
+        from ..activation_map_recipe import ActivationMapOptions as RecipeOptions
+
+        return RecipeOptions(classifier=self.lesion_classifier, variant=self.activation_map_variant,
+                             floor=self.activation_map_floor, classifier_features=self.lesion_classifier_features)
+
+
+def activation_map_problems(config) -> list[str]:
+    """What is wrong with the activation-map keys of a ``TrainConfig`` whose recipe is activation-map."""
+    problems = []
+    if config.z_upscale != 1 or config.noise_input:
+        problems.append("the activation-map recipe needs z_upscale 1 and no noise_input (its maps and lesion "
+                        "classifier are one-channel, of the normal-dose slices)")
+    path = Path(config.lesion_classifier) if config.lesion_classifier else None
+    if path is None:
+        problems.append("the activation-map recipe needs lesion_classifier (--lesion-classifier): a lesion "
+                        "classifier's safetensors file")
+    elif not path.is_file() or not os.access(path, os.R_OK):
+        problems.append(f"lesion_classifier {path} is not a readable file")
+    elif path.suffix.lower() != ".safetensors":
+        problems.append(f"lesion_classifier {path} must be a .safetensors file (never unpickled)")
+    if config.lesion_classifier_features < 1:
+        problems.append("lesion_classifier_features must be >= 1")
+    else:
+        problems += config.activation_map_options().problems()
+    return problems
+
+
 def recipe_problems(config) -> list[str]:
     """What is wrong with the recipe keys of a ``TrainConfig`` (empty when nothing is)."""
     from . import ACTIVATION_MAP, PLAIN, TEACHER_STUDENT, UNPAIRED
@@ -62,6 +102,8 @@ def recipe_problems(config) -> list[str]:
                             "CTDenoise cannot download); or use feature_network teacher")
         if config.divergence_db <= 0 or config.divergence_patience < 0:
             problems.append("divergence_db must be > 0 and divergence_patience >= 0")
+    if config.recipe == ACTIVATION_MAP:
+        problems += activation_map_problems(config)
     return problems
 
 
@@ -70,7 +112,8 @@ def recipe_problems(config) -> list[str]:
 RECIPE_MUST_MATCH = ("recipe", "teacher_steps", "teacher_weights", "consistency_layers", "consistency_weight",
                      "contrastive_weight", "feature_network", "adversarial_weight", "cycle_weight", "identity_weight",
                      "perceptual_weight", "discriminator_features", "discriminator_learning_rate",
-                     "noise_generator_features", "noise_generator_blocks", "perceptual_weights")
+                     "noise_generator_features", "noise_generator_blocks", "perceptual_weights", "lesion_classifier",
+                     "lesion_classifier_features", "activation_map_variant", "activation_map_floor")
 
 
 def recipe_differences(saved: dict, current: dict, defaults: dict) -> list[str]:
