@@ -1,20 +1,13 @@
-"""Progress reporting: a text bar for people, JSON lines for programs (the Slicer module), or nothing.
-
-JSON protocol, one object per line on stdout:
-  {"event":"progress","done":k,"total":n}
-  {"event":"info","message":"..."}
-  {"event":"noise","std_hu":S,"method":"..."}   the input's estimated noise level (std_hu null: no soft tissue)
-  {"event":"done","output":PATH,"seconds":S}
-  {"event":"error","message":"..."}
-"""
+"""Progress reporting: a text bar for people, JSON lines for programs (the Slicer module; ``events``), or nothing."""
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
 from typing import TYPE_CHECKING, TextIO
+
+from .events import emit, event
 
 if TYPE_CHECKING:
     from .evaluation.noise_estimate import NoiseEstimate
@@ -47,24 +40,20 @@ class JsonProgress(Progress):
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
 
-    def _emit(self, **event: object) -> None:
-        self.stream.write(json.dumps(event) + "\n")
-        self.stream.flush()
-
     def update(self, done: int, total: int) -> None:
-        self._emit(event="progress", done=done, total=total)
+        emit(event("progress", done=done, total=total), self.stream)
 
     def info(self, message: str) -> None:
-        self._emit(event="info", message=message)
+        emit(event("info", message=message), self.stream)
 
     def noise(self, estimate: "NoiseEstimate") -> None:
-        self._emit(**estimate.event())
+        emit(estimate.event(), self.stream)
 
     def finished(self, output: str, seconds: float) -> None:
-        self._emit(event="done", output=output, seconds=round(seconds, 3))
+        emit(event("done", output=output, seconds=round(seconds, 3)), self.stream)
 
     def failed(self, message: str) -> None:
-        self._emit(event="error", message=message)
+        emit(event("error", message=message), self.stream)
 
 
 class BarProgress(Progress):

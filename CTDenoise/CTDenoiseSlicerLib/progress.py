@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-KNOWN_EVENTS = ("progress", "info", "done", "error", "noise")
+# Every event `ctdenoise denoise` prints (CTDenoiseLib/events.py DENOISE_EVENTS; a test keeps them equal): the
+# Slicer side acts on progress, error and done, and hands every event to its observer.
+KNOWN_EVENTS = ("progress", "info", "noise", "done", "error", "file", "batch", "send")
 # The engine's info line naming what runs, e.g. "running stresnet INT8 on CPU via OpenVINO".
 _PATH = re.compile(r"\b(FP32|FP16|INT8) on (CPU|CUDA) via (PyTorch eager|OpenVINO)\b")
 

@@ -39,7 +39,8 @@ def _imported_modules(path: Path) -> set[str]:
 
 def test_engine_top_level_holds_only_the_entry_point_and_shared_vocabulary() -> None:
     modules = sorted(path.name for path in ENGINE.glob("*.py"))
-    assert modules == ["__init__.py", "__main__.py", "cli.py", "errors.py", "hu.py", "progress.py", "vocabulary.py"]
+    assert modules == ["__init__.py", "__main__.py", "cli.py", "errors.py", "events.py", "hu.py", "progress.py",
+                       "vocabulary.py"]
     for name in SUBPACKAGES:
         assert (ENGINE / name / "__init__.py").is_file(), f"{name}/ is not a package"
 

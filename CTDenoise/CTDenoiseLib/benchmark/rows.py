@@ -8,7 +8,6 @@ as ``wall s``. Peak memory is that process's own peak resident set (VmHWM), so e
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import events
 from ..errors import CTDenoiseError
 from ..evaluation.metrics import psnr, ssim
 from ..io.volumes import read_volume
@@ -125,7 +125,7 @@ def run_denoise_process(spec: RowSpec, source: Path, output: Path, threads: int)
     if process.returncode != 0:
         message = (process.stderr.strip().splitlines() or ["no message"])[-1]
         raise CTDenoiseError(f"{spec.label} failed: {message}")
-    event = next(json.loads(line) for line in lines if line.startswith('{"event": "file"'))
+    event = next(data for data in map(events.parse, lines) if data and data["event"] == "file")
     # The child's own high-water mark (VmHWM); ru_maxrss would include this process's memory at the fork.
     return event, wall, event.get("peak_rss_mb")
 

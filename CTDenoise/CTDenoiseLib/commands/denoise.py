@@ -9,9 +9,9 @@ the rest, and the exit status is 1 if any failed. Under ``torchrun`` each rank t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from ..events import emit, event
 from ..vocabulary import Backend, Device, Precision, choices
 from . import denoise_dicom
 from .option_types import HALO, MAX_TILE_MVOX, STRENGTH, bounded
@@ -53,11 +53,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _emit(event: dict) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     from ..io.batch import is_batch
     from ..progress import make_progress
@@ -83,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     result = denoise_with(engine, args.input[0], args.output, progress, int(args.max_tile_mvox * 1e6), args.halo,
                           series=args.series, writer=dicom.writer(engine, progress) if dicom else None)
     if args.progress == "json":
-        _emit(result.event())  # timings for programs such as `ctdenoise benchmark`
+        emit(result.event())  # timings for programs such as `ctdenoise benchmark`
     progress.finished(result.output, time.perf_counter() - started)
     if dicom:
-        dicom.send(progress, _emit if args.progress == "json" else None)
+        dicom.send(progress, emit if args.progress == "json" else None)
     return 0
 
 
@@ -113,13 +108,13 @@ def run_batch(args: argparse.Namespace, progress) -> int:
                                 args.strength)
         extra = {"rank": rank.rank} if rank.world_size > 1 else {}
         results = denoise_many(engine, pairs, progress, int(args.max_tile_mvox * 1e6), args.halo,
-                               on_result=lambda result: _emit({**result.event(), **extra}))
+                               on_result=lambda result: emit({**result.event(), **extra}))
         failed = sum(result.status != "ok" for result in results)
     ok = len(pairs) - failed
     if rank.world_size > 1:
         ok, failed = _sum_over_ranks(ok, failed)
     if rank.rank == 0:
-        _emit({"event": "batch", "files": ok + failed, "ok": ok, "failed": failed, "ranks": rank.world_size})
+        emit(event("batch", files=ok + failed, ok=ok, failed=failed, ranks=rank.world_size))
     if failed:
         print(f"ctdenoise: error: {failed} of {ok + failed} input(s) failed; see the \"file\" lines.", file=sys.stderr)
         return 1

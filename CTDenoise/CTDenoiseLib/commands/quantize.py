@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from ..events import emit, event
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -36,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
     settings = CalibrationSettings(patches=args.patches, patch=tuple(args.patch), dose=args.dose, seed=args.seed)
     progress.info(f"calibrating '{args.model}' on {len(args.calibration)} volume(s), {args.patches} patches")
     summary = quantize_registered(load_model(args.model), args.calibration, settings, on_volume=progress.update)
-    print(json.dumps({"event": "quantized", **summary}))
+    emit(event("quantized", **summary))
     return 0

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from .. import events
+
 SOFT_TISSUE_HU = (-150.0, 250.0)  # smoothed HU of the windows that count: fat, muscle, organs, blood
 WINDOW = 9  # pixels per side of a local-variance window
 SMOOTHING_PIXELS = 2.0  # Gaussian sigma that separates anatomy from noise for the masks
@@ -35,8 +37,8 @@ class NoiseEstimate:
     method: str = METHOD
 
     def event(self) -> dict:
-        return {"event": "noise", "std_hu": None if np.isnan(self.std_hu) else round(self.std_hu, 1),
-                "method": self.method}
+        return events.event("noise", std_hu=None if np.isnan(self.std_hu) else round(self.std_hu, 1),
+                            method=self.method)
 
 
 def _slice_local_std(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

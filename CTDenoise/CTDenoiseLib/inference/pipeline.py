@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, events
 from ..errors import CTDenoiseError
 from ..evaluation.noise_estimate import NoiseEstimate, estimate_noise_std
 from ..hu import check_ct_values, to_int16_hu
@@ -97,10 +97,10 @@ class FileResult:
     peak_rss_mb: float | None = None  # of this process so far (Linux), as a bound on memory use
 
     def event(self) -> dict:
-        return {"event": "file", "input": self.input, "output": self.output, "status": self.status,
-                "error": self.error or None, "seconds": round(self.seconds, 3),
-                "denoise_seconds": round(self.denoise_seconds, 3), "voxels": self.voxels,
-                "peak_rss_mb": self.peak_rss_mb}
+        return events.event("file", input=self.input, output=self.output, status=self.status,
+                            error=self.error or None, seconds=round(self.seconds, 3),
+                            denoise_seconds=round(self.denoise_seconds, 3), voxels=self.voxels,
+                            peak_rss_mb=self.peak_rss_mb)
 
 
 def peak_rss_mb() -> float | None:

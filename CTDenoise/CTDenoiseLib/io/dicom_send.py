@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import events
 from ..errors import CTDenoiseError
 
 DEFAULT_CALLING_AET = "CTDENOISE"
@@ -81,10 +82,10 @@ class SendReport:
                               f"{self.node} (first: {name}, {reason}).", hint)
 
     def event(self) -> dict:
-        return {"event": "send", "node": self.node, "files": self.files, "accepted": self.accepted,
-                "warnings": self.warnings, "refused": len(self.refused), "series": list(self.series_uids),
-                "first_refusal": (": ".join(self.refused[0]) if self.refused else None),
-                "seconds": round(self.seconds, 3)}
+        return events.event("send", node=self.node, files=self.files, accepted=self.accepted,
+                            warnings=self.warnings, refused=len(self.refused), series=list(self.series_uids),
+                            first_refusal=(": ".join(self.refused[0]) if self.refused else None),
+                            seconds=round(self.seconds, 3))
 
 
 def series_files(folder: str | os.PathLike) -> list[Path]:
