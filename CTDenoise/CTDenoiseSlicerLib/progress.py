@@ -1,6 +1,6 @@
 """The engine's JSON progress protocol, read line by line, and the percent / time-left shown to the user.
 
-One JSON object per stdout line (see ``CTDenoiseLib/progress.py``):
+One JSON object per stdout line (see ``CTDenoiseLib/events.py``):
 ``{"event":"progress","done":k,"total":n}``, ``{"event":"info","message":...}``,
 ``{"event":"done","output":PATH,"seconds":S}``, ``{"event":"error","message":...}``, and the input's estimated
 noise, ``{"event":"noise","std_hu":S,"method":M}``.
