@@ -58,3 +58,16 @@ def test_half_strength_lies_halfway_and_the_header_says_how_it_was_made(lidc_cro
     assert len(noise) == 1 and 5 < noise[0]["std_hu"] < 200 and noise[0]["method"]
     assert float(sitk.ReadImage(str(full)).GetMetaData("ctdenoise_input_noise_std_hu")) == pytest.approx(
         noise[0]["std_hu"], abs=0.1)
+
+
+def test_every_array_caller_gets_the_engines_strength() -> None:
+    """The battery, demo, radiomics study and detectability denoise arrays through ``Engine.denoise``, so a
+    strength set on the engine reaches them exactly as it reaches files."""
+    rng = np.random.default_rng(0)
+    hu = (40 + 30 * rng.standard_normal((6, 40, 40))).astype(np.float32)
+    full = prepare_engine("stresnet", "fp32", "cpu").denoise(hu)
+    half = prepare_engine("stresnet", "fp32", "cpu", strength=0.5).denoise(hu)
+    off = prepare_engine("stresnet", "fp32", "cpu", strength=0.0).denoise(hu)
+    assert np.abs(full - hu).mean() > 5
+    np.testing.assert_allclose(half, (hu + full) / 2, atol=1e-3)
+    np.testing.assert_allclose(off, hu, atol=1e-4)

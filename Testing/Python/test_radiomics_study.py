@@ -13,6 +13,7 @@ import pytest
 from scipy import ndimage
 
 from CTDenoiseLib.hu import HUNormalization
+from CTDenoiseLib.inference.pipeline import Engine
 from CTDenoiseLib.io.volumes import Volume, write_volume
 from CTDenoiseLib.radiomics import study as radiomics_study
 from CTDenoiseLib.simulation.low_dose import DoseSimulation
@@ -40,8 +41,8 @@ def test_study_writes_tables_and_figure_with_consistent_statistics(tmp_path: Pat
     (tmp_path / "cases").mkdir()
     for seed in range(3):
         _case(tmp_path / "cases" / f"case{seed}", seed)
-    identity = (lambda tile: tile, SimpleNamespace(normalization=HUNormalization(), halo=2))
-    monkeypatch.setattr(radiomics_study, "_denoisers", lambda models: {name: identity for name in models})
+    identity = Engine(SimpleNamespace(normalization=HUNormalization(), halo=2), lambda tile: tile, None, "torch")
+    monkeypatch.setattr(radiomics_study, "_engines", lambda models: {name: identity for name in models})
     cases = radiomics_study.find_cases([tmp_path / "cases"], "image.nrrd", "mask.nrrd")
     assert [c.name for c in cases] == ["case0", "case1", "case2"]
     summary = radiomics_study.run_study(cases, ["identity"], realisations=2,

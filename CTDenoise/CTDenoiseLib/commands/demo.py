@@ -26,15 +26,13 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import time
+    from dataclasses import replace
 
     from ..evaluation.metrics import QUALITY_WINDOW, psnr, ssim
     from ..hu import check_ct_values, to_int16_hu
+    from ..inference.pipeline import prepare_engine
     from ..inference.self_ensemble import self_ensemble
-    from ..inference.tiled import denoise_hu
     from ..io.volumes import read_volume, write_volume
-    from ..models.files import load_model
-    from ..runtime.backends import make_runner
-    from ..runtime.precision_auto import choose_precision
     from ..simulation.low_dose import DoseSimulation, simulate_volume
     from ..simulation.phantom import chest_phantom
 
@@ -58,18 +56,18 @@ def run(args: argparse.Namespace) -> int:
           f"SSIM {ssim(normal.array, low.array, mask=mask):.4f}")
     notes_shown: set[str] = set()
     for name in args.models:
-        choice = choose_precision(args.precision, "auto", name)
+        engine = prepare_engine(name, args.precision)
+        choice = engine.choice
         if choice.note and choice.note not in notes_shown:
             notes_shown.add(choice.note)
             print(f"  {choice.note}")
-        model = load_model(name)
-        one_pass = make_runner(model, choice)
-        variants = [(name, f"{choice.device} {choice.precision}", one_pass)]
+        variants = [(name, f"{choice.device} {choice.precision}", engine)]
         if args.self_ensemble:
-            variants.append((f"{name}_ensemble", "8 flips", self_ensemble(one_pass)))
-        for stem, how, runner in variants:
+            variants.append((f"{name}_ensemble", "8 flips",
+                             replace(engine, run=self_ensemble(engine.run), self_ensemble=True)))
+        for stem, how, variant in variants:
             started = time.perf_counter()
-            denoised = to_int16_hu(denoise_hu(low.array, runner, model.normalization, model.halo))
+            denoised = to_int16_hu(variant.denoise(low.array))
             seconds = time.perf_counter() - started
             path = write_volume(low.with_array(denoised), args.output_dir / f"denoised_{stem}.nrrd")
             print(f"  {name + ' (' + how + ')':<22} PSNR {psnr(normal.array, denoised, mask=mask):6.2f} dB  "

@@ -151,7 +151,6 @@ def classical_methods(nlm: NlmSettings, diffusion: DiffusionSettings) -> dict[st
 def model_methods(models: list[str], precisions: list[str]) -> dict[str, Method]:
     """Each registered model at each precision, through the engine the command line uses (built once)."""
     from ..inference.pipeline import prepare_engine
-    from ..inference.tiled import denoise_hu
 
     methods: dict[str, Method] = {}
     for model in models:
@@ -159,8 +158,7 @@ def model_methods(models: list[str], precisions: list[str]) -> dict[str, Method]
             engine = prepare_engine(model, precision, "cpu")
 
             def run(scene: Scene, engine=engine) -> np.ndarray:
-                return denoise_hu(scene.low, engine.run, engine.loaded.normalization, engine.loaded.halo,
-                                  BATTERY_TILE_VOXELS)
+                return engine.denoise(scene.low, BATTERY_TILE_VOXELS)
 
             methods[f"{model} {precision.upper()}"] = run
     return methods

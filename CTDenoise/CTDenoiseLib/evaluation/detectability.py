@@ -105,12 +105,11 @@ def _model_method(model: str, precision: str, box: tuple[slice, slice]) -> Metho
     def run(image: np.ndarray) -> np.ndarray:
         nonlocal engine
         from ..inference.pipeline import prepare_engine
-        from ..inference.tiled import denoise_hu
 
         if engine is None:
             engine = prepare_engine(model, precision, "cpu")
         volume = np.ascontiguousarray(image[box][None])  # one realisation = one volume of one slice
-        return denoise_hu(volume, engine.run, engine.loaded.normalization, engine.loaded.halo)[0]
+        return engine.denoise(volume)[0]
 
     return run
 

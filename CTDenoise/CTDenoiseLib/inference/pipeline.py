@@ -40,6 +40,22 @@ class Engine:
         strength = f", strength {self.strength:g}" if self.strength != 1.0 else ""
         return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}{ensemble}{strength}"
 
+    def denoise(self, hu: np.ndarray, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
+                on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | None = None) -> np.ndarray:
+        """The denoised volume (float32 HU) at this engine's strength: the one path from an array to its
+        denoised array, used by files, batches, the demo, the battery, the radiomics study and detectability.
+
+        Args:
+            hu: the volume in HU, (z, y, x).
+            max_tile_voxels: the largest tile the network sees at once (memory bound).
+            halo: tile overlap; None takes the model's own.
+            on_tile: called with (tiles done, tiles) after each tile.
+            noise_std_hu: the input's noise level for a noise-conditioned model; None estimates it.
+        """
+        denoised = denoise_hu(hu, self.run, self.loaded.normalization, self.loaded.halo if halo is None else halo,
+                              max_tile_voxels, on_tile=on_tile, noise_std_hu=noise_std_hu)
+        return blend(hu, denoised, self.strength)
+
     def metadata(self, noise: NoiseEstimate) -> tuple[tuple[str, str], ...]:
         """What the output file's header records about how it was made."""
         entry = self.loaded.entry
@@ -131,11 +147,8 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     noise = estimate_noise_std(volume.array)
     progress.noise(noise)
     progress.update(0, 1)
-    loaded = engine.loaded
     denoise_started = time.perf_counter()
-    denoised = denoise_hu(volume.array, engine.run, loaded.normalization, loaded.halo if halo is None else halo,
-                          max_tile_voxels, on_tile=progress.update, noise_std_hu=noise.std_hu)
-    denoised = blend(volume.array, denoised, engine.strength)
+    denoised = engine.denoise(volume.array, max_tile_voxels, halo, progress.update, noise.std_hu)
     denoise_seconds = time.perf_counter() - denoise_started
     result = output_volume(volume, to_int16_hu(denoised))
     (writer or write_volume)(replace(result, metadata=engine.metadata(noise)), output)

@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from ..progress import Progress
 from ..simulation.low_dose import DoseSimulation, simulate_volume
 from .features import PARAMS_FILE, enabled_features, extract, make_extractor
 from .stats import ALPHA, CCC_THRESHOLD, SAMPLE_SIZE_NOTE, agreement, consistency_counts
+
+if TYPE_CHECKING:
+    from ..inference.pipeline import Engine
 
 NORMAL_DOSE = "normal dose"
 LOW_DOSE = "low dose"
@@ -69,13 +73,10 @@ def crop(volume: Volume, box: tuple[slice, ...]) -> Volume:
     return Volume(np.ascontiguousarray(volume.array[box]), volume.spacing, tuple(origin), volume.direction)
 
 
-def _denoisers(models: list[str]) -> dict[str, object]:
-    from ..models.files import load_model
-    from ..runtime.backends import make_runner, resolve_choice
+def _engines(models: list[str]) -> dict[str, Engine]:
+    from ..inference.pipeline import prepare_engine
 
-    choice = resolve_choice("fp32", "auto")
-    loaded = {name: load_model(name) for name in models}
-    return {name: (make_runner(model, choice), model) for name, model in loaded.items()}
+    return {name: prepare_engine(name, "fp32") for name in models}
 
 
 def run_study(cases: list[StudyCase], models: list[str], realisations: int, simulation: DoseSimulation,
@@ -84,7 +85,6 @@ def run_study(cases: list[StudyCase], models: list[str], realisations: int, simu
     """Run the study, write its tables, JSON and figure into ``output_dir``; returns the JSON summary.
     Realisation r of case k uses ``simulation`` with seed ``simulation.seed + 1000 k + r``."""
     from ..hu import check_ct_values, to_int16_hu
-    from ..inference.tiled import denoise_hu
 
     progress = progress or Progress()
     started = time.perf_counter()
@@ -94,7 +94,7 @@ def run_study(cases: list[StudyCase], models: list[str], realisations: int, simu
     output.mkdir(parents=True, exist_ok=True)
     extractor = make_extractor(params)
     features = enabled_features(extractor)
-    denoisers = _denoisers(models)
+    engines = _engines(models)
     methods = [LOW_DOSE, *models]
     values: dict[tuple[str, int, str], dict[str, float]] = {}  # (case, realisation, method) -> features
     reference_values: dict[str, dict[str, float]] = {}
@@ -116,8 +116,8 @@ def run_study(cases: list[StudyCase], models: list[str], realisations: int, simu
             settings = dataclasses.replace(simulation, seed=simulation.seed + 1000 * case_index + realisation)
             low = crop(simulate_volume(slab, settings), in_plane)
             images = {LOW_DOSE: to_int16_hu(low.array)}
-            for name, (runner, model) in denoisers.items():
-                images[name] = to_int16_hu(denoise_hu(low.array, runner, model.normalization, model.halo))
+            for name, engine in engines.items():
+                images[name] = to_int16_hu(engine.denoise(low.array))
             for method, array in images.items():
                 values[case.name, realisation, method] = extract(extractor, normal.with_array(array), nodule)
             result = evaluate_case(normal, images, f"{case.name}#{realisation}")
