@@ -119,25 +119,9 @@ def make_runner(model: LoadedModel, choice: Choice, backend: str = "auto") -> Ru
 
     if choice.precision == Precision.FP32:
         return OpenVINORunner(convert_module(model.module))
-    entry = model.entry
-    if entry is None or "int8" not in entry.extra or "int8-bin" not in entry.extra:
-        raise CTDenoiseError(f"Model '{model.name}' has no INT8 artefact.",
-                             f"Create it with: ctdenoise quantize --model {model.name} --calibration CT_VOLUME ...")
-    _check_int8_matches_weights(model)
-    return OpenVINORunner(read_ir(entry.extra["int8"], entry.extra["int8-bin"]))
+    from .int8_artefact import int8_ir
 
-
-def _check_int8_matches_weights(model: LoadedModel) -> None:
-    import json
-
-    info = model.entry.extra.get("int8-info") if model.entry else None
-    if info is None:
-        return
-    made_from = json.loads(info.verified_path().read_text(encoding="utf-8")).get("weights_sha256")
-    if made_from != model.entry.weights.sha256:
-        raise CTDenoiseError(f"The INT8 artefact of '{model.name}' was made from other weights than the "
-                             "registered ones.",
-                             f"Recreate it with: ctdenoise quantize --model {model.name} --calibration CT_VOLUME ...")
+    return OpenVINORunner(read_ir(*int8_ir(model)))
 
 
 def describe_runner(choice: Choice, backend: str) -> str:

@@ -49,14 +49,10 @@ def int8_unavailable_reason(model: str) -> str:
         model: a registered model name.
     """
     from ..models.registry import find_model
+    from .int8_artefact import int8_missing
     from .openvino_backend import openvino_available
 
-    if not openvino_available():
-        return "OpenVINO is not installed"
-    entry = find_model(model)
-    if "int8" not in entry.extra or "int8-bin" not in entry.extra:
-        return f"model '{model}' has no INT8 artefact (make one with ctdenoise quantize)"
-    return ""
+    return "OpenVINO is not installed" if not openvino_available() else int8_missing(find_model(model))
 
 
 def auto_choice(device: str, has_cuda: bool, int8_flags: tuple[str, ...], int8_missing: str) -> Choice:

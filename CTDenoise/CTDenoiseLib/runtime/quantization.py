@@ -29,10 +29,10 @@ from ..models.files import LoadedModel
 from ..models.noise_channel import as_batch, channel_value
 from ..models.registry import register_model
 from ..simulation.low_dose import DoseSimulation, simulate_volume
+from .int8_artefact import INT8_KEYS
 from .openvino_backend import convert_module, import_openvino, ir_checksums, write_ir
 
 QUANTIZE_HINT = 'Install the quantization tools with: pip install "ctdenoise[quantize]"'
-INT8_KEYS = ("int8", "int8-bin", "int8-info")
 # Node names of the traced ResidualDenoiser: head and tail convolutions, and the top-level residual additions
 # (long skip, and input + correction, whose input would otherwise be quantized to 16 HU steps).
 FP32_SCOPES = (r".*__module\.head/.*", r".*__module\.tail/.*", r"^aten::add/.*")
