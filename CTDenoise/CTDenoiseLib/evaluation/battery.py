@@ -36,7 +36,20 @@ BATTERY_TILE_VOXELS = 1_000_000
 
 @dataclass
 class Scene:
-    """One condition made concrete: the reference, the low dose, and the masks the scores use."""
+    """One condition made concrete: the reference, the low dose, and the masks the scores use.
+
+    Attributes:
+        condition: the condition it realises.
+        reference: what the scores compare against, (Z, Y, X) float32 HU: the normal-dose volume, or the MITA
+            phantom's noise-free truth.
+        low: the low-dose volume every method denoises, (Z, Y, X) float32 HU.
+        spacing: voxel size (x, y, z) in mm.
+        body: inside the patient (``body_mask``), boolean, the shape of ``reference``.
+        tissue: flat soft tissue inside the body (``soft_tissue_mask``), boolean.
+        true_noise_std: standard deviation of (low - reference) in ``tissue``, HU (nan where it is empty).
+        estimated_noise_std: the reference-free noise estimate of ``low``, HU.
+        extra_references: further references by name (the phantom's ``"100 % dose mean"``).
+    """
 
     condition: Condition
     reference: np.ndarray
@@ -50,7 +63,14 @@ class Scene:
 
 
 def body_mask(reference: np.ndarray) -> np.ndarray:
-    """Inside the patient: smoothed reference above -500 HU, holes (lungs) filled per slice, largest component."""
+    """Inside the patient: smoothed reference above -500 HU, holes (lungs) filled per slice, largest component.
+
+    Args:
+        reference: the volume (Z, Y, X) in HU; smoothed in-plane with a Gaussian of 2 pixels.
+
+    Returns:
+        A boolean mask of ``reference``'s shape.
+    """
     inside = ndimage.gaussian_filter(reference.astype(np.float32), (0, 2, 2)) > -500
     inside = np.stack([ndimage.binary_fill_holes(image) for image in inside])
     labels, count = ndimage.label(inside)
@@ -61,7 +81,14 @@ def body_mask(reference: np.ndarray) -> np.ndarray:
 
 
 def soft_tissue_mask(reference: np.ndarray) -> np.ndarray:
-    """Flat soft tissue: smoothed reference within -150..250 HU, eroded by 3 pixels in-plane."""
+    """Flat soft tissue: smoothed reference within -150..250 HU, eroded by 3 pixels in-plane.
+
+    Args:
+        reference: the volume (Z, Y, X) in HU; smoothed in-plane with a Gaussian of 2 pixels.
+
+    Returns:
+        A boolean mask of ``reference``'s shape (not limited to the body: ``make_scene`` intersects it).
+    """
     smooth = ndimage.gaussian_filter(reference.astype(np.float32), (0, 2, 2))
     tissue = (smooth > -150) & (smooth < 250)
     return ndimage.binary_erosion(tissue, np.ones((1, 7, 7), bool))
@@ -79,7 +106,15 @@ def _crop(volume: Volume, grid: Grid) -> Volume:
 
 
 def resample_in_plane(volume: Volume, pixel_mm: float) -> Volume:
-    """Resample every slice to square pixels of ``pixel_mm`` (linear; the field of view is kept)."""
+    """Resample every slice to square pixels of ``pixel_mm`` (linear; the field of view is kept).
+
+    Args:
+        volume: the volume; its in-plane spacing (mm) sets the zoom factors.
+        pixel_mm: the new pixel size in mm.
+
+    Returns:
+        A float32 volume with ``pixel_mm`` pixels and the input's slice spacing, origin and direction.
+    """
     factors = (volume.spacing[1] / pixel_mm, volume.spacing[0] / pixel_mm)
     array = ndimage.zoom(volume.array.astype(np.float32), (1.0, *factors), order=1, prefilter=False)
     return Volume(array=array, spacing=(pixel_mm, pixel_mm, volume.spacing[2]), origin=volume.origin,
@@ -101,7 +136,17 @@ def _read_phantom(folder: Path, dose: float) -> tuple[np.ndarray, np.ndarray, np
 
 
 def make_scene(condition: Condition, grid: Grid, volumes: dict[str, Volume]) -> Scene:
-    """Reference and low dose of one condition (the simulation is seeded: every method sees the same noise)."""
+    """Reference and low dose of one condition (the simulation is seeded: every method sees the same noise).
+
+    Args:
+        condition: the condition; a simulated one is resampled to its pixel size and thickened to its slice
+            thickness before the low dose is simulated (``SIMULATION_SEED``).
+        grid: the grid, whose ``phantom`` folder a real-dose condition reads (10 slices, 1 mm voxels).
+        volumes: the normal-dose volumes in HU by case name.
+
+    Returns:
+        The scene, with its masks and its true and estimated noise levels.
+    """
     if condition.real_dose:
         # The phantom's realisations are stacked along z: a z-uniform cylinder scanned in 10 contiguous slices.
         low, full_mean, truth = _read_phantom(Path(grid.phantom), condition.dose)
@@ -128,7 +173,17 @@ def make_scene(condition: Condition, grid: Grid, volumes: dict[str, Volume]) -> 
 
 
 def score(scene: Scene, output: np.ndarray, reference: np.ndarray | None = None) -> dict:
-    """Body PSNR / SSIM over ``BATTERY_WINDOW`` and the error std in flat soft tissue (HU)."""
+    """Body PSNR / SSIM over ``BATTERY_WINDOW`` and the error std in flat soft tissue (HU).
+
+    Args:
+        scene: the scene, whose ``body`` and ``tissue`` masks are used.
+        output: a method's output, in HU, the shape of the reference.
+        reference: what to compare against, in HU; None: ``scene.reference``.
+
+    Returns:
+        ``psnr_db`` (dB), ``ssim`` and ``error_std_soft_tissue_hu`` (HU; nan where the scene has no flat soft
+        tissue).
+    """
     reference = scene.reference if reference is None else reference
     return {"psnr_db": psnr(reference, output, BATTERY_WINDOW, scene.body),
             "ssim": ssim(reference, output, BATTERY_WINDOW, mask=scene.body),
@@ -140,6 +195,16 @@ Method = Callable[[Scene], np.ndarray]
 
 
 def classical_methods(nlm: NlmSettings, diffusion: DiffusionSettings) -> dict[str, Method]:
+    """The baselines every model is compared with.
+
+    Args:
+        nlm: the non-local means settings (strength and patches).
+        diffusion: the curvature anisotropic diffusion settings.
+
+    Returns:
+        By name: ``LOW_DOSE`` (the low dose as it is), ``NLM`` (told the scene's estimated noise std),
+        ``NLM_ORACLE`` (told its true noise std) and ``DIFFUSION`` (with the scene's voxel spacing).
+    """
     return {
         LOW_DOSE: lambda scene: scene.low,
         NLM: lambda scene: nlm_slicewise(scene.low, scene.estimated_noise_std, nlm),
@@ -149,7 +214,16 @@ def classical_methods(nlm: NlmSettings, diffusion: DiffusionSettings) -> dict[st
 
 
 def model_methods(models: list[str], precisions: list[str]) -> dict[str, Method]:
-    """Each registered model at each precision, through the engine the command line uses (built once)."""
+    """Each registered model at each precision, through the engine the command line uses (built once).
+
+    Args:
+        models: registered model names.
+        precisions: precisions as the command line takes them (e.g. ``fp32``, ``int8``).
+
+    Returns:
+        By ``"{model} {PRECISION}"``: a method that denoises the scene's low dose on the CPU in tiles of at
+        most ``BATTERY_TILE_VOXELS`` voxels.
+    """
     from ..inference.pipeline import prepare_engine
 
     methods: dict[str, Method] = {}

@@ -14,7 +14,15 @@ from .battery import BATTERY_WINDOW, DIFFUSION, LOW_DOSE, NLM, NLM_ORACLE
 
 
 def write_csv(rows: list[dict], path: Path) -> Path:
-    """All rows, one per (condition, reference, method), written atomically."""
+    """All rows, one per (condition, reference, method), written atomically.
+
+    Args:
+        rows: the rows of ``run_battery``; the first row's keys are the columns.
+        path: the CSV file to write.
+
+    Returns:
+        ``path``.
+    """
     with atomic_write(path) as partial, open(partial, "w", newline="", encoding="utf-8") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -27,7 +35,14 @@ NUMERIC = ("dose", "psnr_db", "ssim", "error_std_soft_tissue_hu", "seconds", "tr
 
 
 def read_csv(paths: list[Path]) -> list[dict]:
-    """Rows of one or more ``battery.csv`` files (shards of one grid run separately), numbers as numbers."""
+    """Rows of one or more ``battery.csv`` files (shards of one grid run separately), numbers as numbers.
+
+    Args:
+        paths: the CSV files, read in order.
+
+    Returns:
+        Their rows concatenated; the columns of ``NUMERIC`` as floats, the others as text.
+    """
     rows = []
     for path in paths:
         with open(path, newline="", encoding="utf-8") as stream:
@@ -44,13 +59,33 @@ def _by_cell(rows: list[dict]) -> dict[tuple[str, str], dict[str, dict]]:
 
 
 def model_names(rows: list[dict]) -> list[str]:
+    """The methods of the rows that are not a classical baseline, i.e. the models.
+
+    Args:
+        rows: battery rows.
+
+    Returns:
+        The models' method names (``"{model} {PRECISION}"``), in order of first appearance.
+    """
     classical = {LOW_DOSE, NLM, NLM_ORACLE, DIFFUSION}
     return list(dict.fromkeys(row["method"] for row in rows if row["method"] not in classical))
 
 
 def verdicts(rows: list[dict], model: str) -> dict:
     """The issue's criteria for one model: per cell its gain over the reference-free NLM and the diffusion
-    (with SSIM no lower), and its distance to the upper-bound NLM; the worst cell of each."""
+    (with SSIM no lower), and its distance to the upper-bound NLM; the worst cell of each.
+
+    A cell meets every criterion with a PSNR gain of at least 1 dB over both NLM (estimated noise) and the
+    diffusion, an SSIM no lower than either, and a PSNR at most 0.5 dB below the upper-bound NLM.
+
+    Args:
+        rows: battery rows, with the classical baselines in every cell the model is in.
+        model: the model's method name.
+
+    Returns:
+        ``cells`` (the cells with the model), ``cells_meeting_all``, and ``worst_gain_over_nlm``,
+        ``worst_gain_over_diffusion`` and ``worst_vs_upper_bound_nlm``, each (PSNR difference in dB, cell).
+    """
     worst_nlm, worst_diffusion, worst_oracle = (math.inf, ""), (math.inf, ""), (math.inf, "")
     passed = cells = 0
     for (label, reference), methods in _by_cell(rows).items():
@@ -72,7 +107,15 @@ def verdicts(rows: list[dict], model: str) -> dict:
 
 
 def markdown(rows: list[dict], title: str = "Robustness battery") -> str:
-    """Mean scores per method over all cells, then each model's worst cells against the baselines."""
+    """Mean scores per method over all cells, then each model's worst cells against the baselines.
+
+    Args:
+        rows: battery rows, with the ``LOW_DOSE`` method in every cell.
+        title: the section's heading.
+
+    Returns:
+        The Markdown text: a heading, a table with a row per method and one with a row per model (``verdicts``).
+    """
     methods = list(dict.fromkeys(row["method"] for row in rows))
     lines = [f"## {title}", "",
              f"{len(_by_cell(rows))} cells (condition x reference); body PSNR/SSIM over HU "
@@ -101,7 +144,16 @@ def markdown(rows: list[dict], title: str = "Robustness battery") -> str:
 
 
 def heat_map(rows: list[dict], path: Path, models: list[str] | None = None) -> Path:
-    """PNG: per model a column block, per cell a row, coloured by PSNR gain over the reference-free NLM."""
+    """PNG: per model a column block, per cell a row, coloured by PSNR gain over the reference-free NLM.
+
+    Args:
+        rows: battery rows, with the ``NLM`` method in every cell.
+        path: the PNG file to write (atomically).
+        models: the models' method names, in column order; None or empty: all of them (``model_names``).
+
+    Returns:
+        ``path``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

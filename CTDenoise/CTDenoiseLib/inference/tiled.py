@@ -26,7 +26,27 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
     as its second channel; where it is not given it is estimated here from ``hu`` (``noise_estimate``).
 
     A z-upscaling network (``run`` returns f times the slices it is given) yields (Z * f, Y, X); f is read from
-    the first tile's output, and voxels left unchanged repeat their input slice f times."""
+    the first tile's output, and voxels left unchanged repeat their input slice f times.
+
+    Args:
+        hu: the volume (Z, Y, X) in HU; not modified.
+        run: the network's runner: a normalised (z, y, x) tile in (a noise-conditioned runner takes (2, z, y, x)
+            and is given the noise channel here), its denoised normalised (z * f, y, x) tile out.
+        normalization: the HU normalisation the network was trained with; voxels outside its
+            ``low``..``high`` range keep their input value.
+        halo: voxels of overlap on each side of a tile (the network's receptive field).
+        max_tile_voxels: the most voxels one haloed tile may hold (memory bound).
+        on_tile: called with (tiles done, tiles) after each tile.
+        noise_std_hu: the input's noise standard deviation in HU, for a noise-conditioned network; None
+            estimates it from ``hu``. Not used by a blind network.
+
+    Returns:
+        The denoised volume in HU, float32, (Z, Y, X) or (Z * f, Y, X) for a z-upscaling network. Without
+        upscaling, the voxels near metal (above ``normalization.high``) are clamped to the input's local range.
+
+    Raises:
+        ValueError: the network's output on the first tile is not its input upscaled by a whole factor along z.
+    """
     if input_channels(run) == 2:
         run = with_noise_level(run, estimate_noise_std(hu).std_hu if noise_std_hu is None else noise_std_hu)
     normalised = normalization.normalise(hu)
@@ -66,7 +86,18 @@ def _scale_z(region: tuple[slice, slice, slice], factor: int) -> tuple[slice, sl
 def output_volume(volume: Volume, denoised: np.ndarray) -> Volume:
     """``denoised`` with ``volume``'s geometry. For a z-upscaling model's output (f times the slices) the slice
     spacing is divided by f and the origin moved to the centre of the first thin slice, so the thin slices tile
-    exactly the extent of the thick ones (the inverse of ``simulation.thicken_slices``)."""
+    exactly the extent of the thick ones (the inverse of ``simulation.thicken_slices``).
+
+    Args:
+        volume: the input volume, whose spacing (mm), origin and direction the output takes.
+        denoised: the denoised array (Z, Y, X) in HU, or (Z * f, Y, X) from a z-upscaling model.
+
+    Returns:
+        A ``Volume`` of ``denoised``; for f > 1 its slice spacing is ``volume``'s divided by f.
+
+    Raises:
+        ValueError: ``denoised`` is not ``volume``'s shape upscaled by a whole factor along z.
+    """
     factor = denoised.shape[0] // volume.array.shape[0]
     if factor == 1 and denoised.shape == volume.array.shape:
         return volume.with_array(denoised)

@@ -12,6 +12,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Tile:
+    """One tile of a plan: where to read it, where its result goes, and which part of the result to keep.
+
+    Attributes:
+        source: (z, y, x) slices of the tile (core plus ``halo`` voxels on each side) in the volume padded by
+            ``halo`` voxels on every side.
+        target: (z, y, x) slices of the tile's core in the output (unpadded) volume.
+        crop: (z, y, x) slices of the core within the network's output on ``source``.
+    """
+
     source: tuple[slice, slice, slice]  # in the padded volume
     target: tuple[slice, slice, slice]  # in the output volume
     crop: tuple[slice, slice, slice]  # of the network's output on ``source``
@@ -23,7 +32,17 @@ def _axis_starts(length: int, core: int) -> list[int]:
 
 def tile_core_shape(shape: tuple[int, int, int], halo: int, max_voxels: int) -> tuple[int, int, int]:
     """The core (z, y, x) whose haloed tile has at most ``max_voxels`` and which reads the fewest halo voxels:
-    whole slices or in-plane squares halved down to 32, each with the deepest slab that fits."""
+    whole slices or in-plane squares halved down to 32, each with the deepest slab that fits.
+
+    Args:
+        shape: the volume's shape (Z, Y, X) in voxels.
+        halo: voxels of overlap added on each side of a core.
+        max_voxels: the most voxels a haloed tile, ``(core + 2 * halo)`` along each axis, may hold.
+
+    Returns:
+        The core's (z, y, x) size in voxels; where no candidate fits ``max_voxels`` even one slice deep, one
+        slice of the last (smallest) in-plane sides tried.
+    """
     depth, height, width = shape
     best: tuple[float, tuple[int, int, int]] | None = None
     side_y, side_x = height, width
@@ -41,6 +60,16 @@ def tile_core_shape(shape: tuple[int, int, int], halo: int, max_voxels: int) -> 
 
 
 def plan_tiles(shape: tuple[int, int, int], halo: int, max_voxels: int) -> list[Tile]:
+    """The tiles that cover a volume, their cores of ``tile_core_shape`` (smaller at the volume's far edges).
+
+    Args:
+        shape: the volume's shape (Z, Y, X) in voxels.
+        halo: voxels of overlap on each side; ``Tile.source`` indexes the volume padded by ``halo`` voxels.
+        max_voxels: the most voxels a haloed tile may hold (see ``tile_core_shape``).
+
+    Returns:
+        The tiles in z, y, x order; their targets cover the volume exactly once.
+    """
     core = tile_core_shape(shape, halo, max_voxels)
     tiles = []
     for z in _axis_starts(shape[0], core[0]):

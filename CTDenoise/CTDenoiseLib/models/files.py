@@ -22,6 +22,18 @@ DEFAULT_HALO = 8
 
 @dataclass
 class LoadedModel:
+    """A model ready to run: the network in eval mode and what inference needs from its card.
+
+    Attributes:
+        name: the model's registered name.
+        module: the network, weights loaded, in eval mode.
+        config: the architecture, from the card's ``config``.
+        normalization: the HU normalisation the network was trained with (the card's ``hu_normalization``).
+        halo: tile overlap in voxels (the card's ``inference.halo``, else ``DEFAULT_HALO``).
+        card: the whole model card.
+        entry: the registry entry it was loaded from.
+    """
+
     name: str
     module: nn.Module
     config: ModelConfig
@@ -32,13 +44,32 @@ class LoadedModel:
 
 
 def describe(module: nn.Module) -> dict:
-    """Size facts stored in every card."""
+    """Size facts stored in every card.
+
+    Args:
+        module: the network.
+
+    Returns:
+        ``parameters`` (count), ``macs_per_voxel`` (multiply-accumulates per output voxel) and
+        ``receptive_field_radius_zyx`` (voxels on each side of an output voxel that can influence it).
+    """
     return {"parameters": parameter_count(module), "macs_per_voxel": macs_per_voxel(module),
             "receptive_field_radius_zyx": list(receptive_field_radius(module))}
 
 
 def load_model(name: str | ModelEntry) -> LoadedModel:
-    """Load a registered model after verifying the SHA-256 of its card and weights."""
+    """Load a registered model after verifying the SHA-256 of its card and weights.
+
+    Args:
+        name: the registered name (looked up with ``find_model``), or the registry entry itself.
+
+    Returns:
+        The network in eval mode with its configuration, HU normalisation, halo and card.
+
+    Raises:
+        CTDenoiseError: the weights' tensor names or shapes do not match the network the card's configuration
+            builds.
+    """
     entry = name if isinstance(name, ModelEntry) else find_model(name)
     card = entry.read_card()
     config = ModelConfig.from_dict(card.get("config", {}))
@@ -56,7 +87,21 @@ def load_model(name: str | ModelEntry) -> LoadedModel:
 
 
 def save_model(module: nn.Module, config: ModelConfig, card: dict, folder: Path, stem: str) -> tuple[Path, Path]:
-    """Write ``stem.safetensors`` and ``stem.card.json`` into ``folder`` (each atomically)."""
+    """Write ``stem.safetensors`` and ``stem.card.json`` into ``folder`` (each atomically).
+
+    The weights are stored as float32 on the CPU; the card written is ``card`` with ``config`` and the size facts
+    of ``describe`` added. Neither file is registered (see ``registry.register_model``).
+
+    Args:
+        module: the network whose ``state_dict`` is saved.
+        config: its architecture configuration.
+        card: the card's other content (e.g. ``hu_normalization``, ``inference``).
+        folder: where to write; created if missing.
+        stem: the files' common name.
+
+    Returns:
+        The paths of the weights file and of the card.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     weights, card_path = folder / f"{stem}.safetensors", folder / f"{stem}.card.json"
     state = {key: value.detach().to("cpu", torch.float32).contiguous() for key, value in module.state_dict().items()}

@@ -24,12 +24,25 @@ REGISTRY_FORMAT = 1
 
 @dataclass(frozen=True)
 class Artefact:
-    """One file of a model with its expected SHA-256."""
+    """One file of a model with its expected SHA-256.
+
+    Attributes:
+        path: where the file is (the registry's folder joined with the recorded file name).
+        sha256: the expected SHA-256, lower-case hex.
+    """
 
     path: Path
     sha256: str
 
     def verified_path(self) -> Path:
+        """The file's path, once its SHA-256 has been checked against the expected one.
+
+        Returns:
+            ``path``.
+
+        Raises:
+            CTDenoiseError: the file is missing, or its SHA-256 differs from ``sha256``.
+        """
         if not self.path.is_file():
             raise CTDenoiseError(f"Model file missing: '{self.path}'.",
                                  "Reinstall the extension or re-export the model.")
@@ -44,6 +57,16 @@ class Artefact:
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """One registered model: its name, its files and the registry that lists it.
+
+    Attributes:
+        name: the model's name, as ``find_model`` and the command line take it.
+        weights: the safetensors weights file.
+        card: the JSON model card.
+        extra: further artefacts by kind, e.g. ``"int8"``: the quantized model.
+        registry: the ``registry.json`` the entry was read from.
+    """
+
     name: str
     weights: Artefact
     card: Artefact
@@ -51,10 +74,23 @@ class ModelEntry:
     registry: Path = Path()
 
     def read_card(self) -> dict:
+        """The model card's JSON, read after verifying its SHA-256 (``Artefact.verified_path``).
+
+        Returns:
+            The parsed card.
+        """
         return json.loads(self.card.verified_path().read_text(encoding="utf-8"))
 
 
 def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The digest as lower-case hex.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -63,6 +99,12 @@ def sha256_of(path: Path) -> str:
 
 
 def model_dirs() -> list[Path]:
+    """The folders searched for a ``registry.json``, in override order (a later one's model wins).
+
+    Returns:
+        ``SHIPPED_DIR``, then each folder of ``CTDENOISE_MODEL_DIRS`` (``os.pathsep``-separated, empty items
+        skipped), then ``~/.ctdenoise/models``; the folders need not exist.
+    """
     dirs = [SHIPPED_DIR]
     dirs += [Path(item) for item in os.environ.get("CTDENOISE_MODEL_DIRS", "").split(os.pathsep) if item]
     dirs.append(Path.home() / ".ctdenoise" / "models")
@@ -78,6 +120,18 @@ def _artefact(folder: Path, record: dict, registry: Path) -> Artefact:
 
 
 def read_registry(path: Path) -> list[ModelEntry]:
+    """The models listed in one registry file; file paths are resolved against its folder, nothing is hashed.
+
+    Args:
+        path: a ``registry.json``.
+
+    Returns:
+        Its entries, in the file's order.
+
+    Raises:
+        CTDenoiseError: the file cannot be read or is not JSON, is not a registry of format ``REGISTRY_FORMAT``,
+            or has a model entry without a name or a file record without ``file`` and ``sha256``.
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
@@ -95,7 +149,11 @@ def read_registry(path: Path) -> list[ModelEntry]:
 
 
 def list_models() -> list[ModelEntry]:
-    """All registered models; a later folder's model of the same name overrides an earlier one."""
+    """All registered models; a later folder's model of the same name overrides an earlier one.
+
+    Returns:
+        The entries of every ``registry.json`` in ``model_dirs()``, one per model name.
+    """
     found: dict[str, ModelEntry] = {}
     for folder in model_dirs():
         registry = folder / REGISTRY_NAME
@@ -106,6 +164,17 @@ def list_models() -> list[ModelEntry]:
 
 
 def find_model(name: str) -> ModelEntry:
+    """The registered model of this name (see ``list_models``).
+
+    Args:
+        name: the model's name.
+
+    Returns:
+        Its entry.
+
+    Raises:
+        CTDenoiseError: no registered model has this name; the message lists those that exist.
+    """
     models = {entry.name: entry for entry in list_models()}
     if name not in models:
         known = ", ".join(sorted(models)) or "none"
@@ -114,7 +183,21 @@ def find_model(name: str) -> ModelEntry:
 
 
 def register_model(folder: Path, name: str, weights: Path, card: Path, extra: dict[str, Path] | None = None) -> Path:
-    """Add or replace ``name`` in ``folder/registry.json`` (files must already be in ``folder``); atomic write."""
+    """Add or replace ``name`` in ``folder/registry.json`` (files must already be in ``folder``); atomic write.
+
+    Args:
+        folder: the model folder; created if missing, and a new registry started where it has none.
+        name: the model's name; an entry of the same name is replaced.
+        weights: the safetensors weights file, in ``folder``.
+        card: the JSON model card, in ``folder``.
+        extra: further artefacts by kind (e.g. ``"int8"``), each in ``folder``.
+
+    Returns:
+        The path of the registry written.
+
+    Raises:
+        ValueError: a file is not directly inside ``folder``.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     registry = folder / REGISTRY_NAME
     empty = {"format": REGISTRY_FORMAT, "models": []}

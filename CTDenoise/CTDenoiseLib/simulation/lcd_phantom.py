@@ -28,7 +28,14 @@ SIMULATION_PIXEL_MM = 1.0
 
 @dataclass(frozen=True)
 class Insert:
-    """One low-contrast insert: centre (row, column) in pixels, contrast in HU, equivalent diameter in pixels."""
+    """One low-contrast insert: centre (row, column) in pixels, contrast in HU, equivalent diameter in pixels.
+
+    Attributes:
+        name: its contrast and size as text, e.g. ``"+14 HU, 6.3 px"``.
+        centre: (row, column) of its centre of mass, in pixels.
+        contrast_hu: its largest difference from the background, in HU (signed).
+        diameter_px: the diameter of a disk with its contrast-weighted area, in pixels.
+    """
 
     name: str
     centre: tuple[float, float]
@@ -37,7 +44,14 @@ class Insert:
 
 
 def read_stack(path: Path) -> np.ndarray:
-    """(N, Y, X) HU float32 from a phantom ``.mhd`` (or (1, Y, X) for the 2D ground truth)."""
+    """(N, Y, X) HU float32 from a phantom ``.mhd`` (or (1, Y, X) for the 2D ground truth).
+
+    Args:
+        path: the ``.mhd`` file, whose stored values are HU + ``STORED_OFFSET``.
+
+    Returns:
+        The slices in HU, float32.
+    """
     import SimpleITK as sitk
 
     array = sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float32) - STORED_OFFSET
@@ -45,7 +59,14 @@ def read_stack(path: Path) -> np.ndarray:
 
 
 def ground_truth(root: Path) -> np.ndarray:
-    """The noise-free phantom slice (Y, X) in HU."""
+    """The noise-free phantom slice (Y, X) in HU.
+
+    Args:
+        root: the phantom's scan folder (``lcd_ct_phantom/fbp``), holding ``ground_truth.mhd``.
+
+    Returns:
+        The slice, float32 HU.
+    """
     return read_stack(Path(root) / "ground_truth.mhd")[0]
 
 
@@ -54,7 +75,10 @@ def find_inserts(truth: np.ndarray, background_hu: float = 0.0) -> list[Insert]:
 
     Args:
         truth: noise-free slice (Y, X) in HU.
-        background_hu: the phantom's background value.
+        background_hu: the phantom's background value in HU.
+
+    Returns:
+        The inserts within ``PHANTOM_INNER_RADIUS`` pixels of the slice's centre, smallest diameter first.
     """
     from scipy import ndimage
 
@@ -76,7 +100,16 @@ def find_inserts(truth: np.ndarray, background_hu: float = 0.0) -> list[Insert]:
 
 
 def signal_absent_truth(truth: np.ndarray, background_hu: float = 0.0) -> np.ndarray:
-    """The ground truth with every insert set to the background value."""
+    """The ground truth with every insert set to the background value.
+
+    Args:
+        truth: noise-free slice (Y, X) in HU; not modified.
+        background_hu: the phantom's background value in HU.
+
+    Returns:
+        A copy of ``truth`` in which the pixels that differ from the background within one diameter of each
+        insert's centre (``find_inserts``) are set to ``background_hu``.
+    """
     absent = truth.copy()
     for insert in find_inserts(truth, background_hu):
         yy, xx = np.mgrid[: truth.shape[0], : truth.shape[1]]
@@ -86,7 +119,18 @@ def signal_absent_truth(truth: np.ndarray, background_hu: float = 0.0) -> np.nda
 
 
 def real_realisations(root: Path, dose: float) -> tuple[np.ndarray, np.ndarray]:
-    """(present, absent) stacks (N, Y, X) in HU of the shared phantom scans at ``dose`` (0.1, 0.55 or 1.0)."""
+    """(present, absent) stacks (N, Y, X) in HU of the shared phantom scans at ``dose`` (0.1, 0.55 or 1.0).
+
+    Args:
+        root: the phantom's scan folder (``lcd_ct_phantom/fbp``).
+        dose: fraction of the normal dose, a key of ``REAL_DOSES``.
+
+    Returns:
+        The signal-present and the signal-absent realisations, float32 HU.
+
+    Raises:
+        KeyError: ``dose`` is not one of the scanned doses (``REAL_DOSES``).
+    """
     folder = Path(root) / REAL_DOSES[dose]
     return (read_stack(folder / "signal_present" / "signal_present.mhd"),
             read_stack(folder / "signal_absent" / "signal_absent.mhd"))
@@ -101,6 +145,10 @@ def simulate_realisations(truth: np.ndarray, dose: float, count: int, seed: int
         dose: fraction of the normal dose (0 < dose <= 1).
         count: realisations per class.
         seed: seed of the present class; the absent class uses ``seed + 1``.
+
+    Returns:
+        The signal-present and the signal-absent stacks, each (count, Y, X) float32 HU, simulated with 1 mm
+        pixels (``SIMULATION_PIXEL_MM``).
     """
     from .low_dose import DoseSimulation, simulate_low_dose_hu
 
@@ -113,7 +161,16 @@ def simulate_realisations(truth: np.ndarray, dose: float, count: int, seed: int
 
 
 def roi(stack: np.ndarray, centre: tuple[float, float], size: int) -> np.ndarray:
-    """(N, size, size) ROIs of a stack, centred on the pixel nearest ``centre`` (``size`` odd)."""
+    """(N, size, size) ROIs of a stack, centred on the pixel nearest ``centre`` (``size`` odd).
+
+    Args:
+        stack: the slices (N, Y, X).
+        centre: (row, column) in pixels, e.g. ``Insert.centre``.
+        size: the ROI's side in pixels, odd; the ROI must lie inside the slice.
+
+    Returns:
+        A view of ``stack`` (not a copy).
+    """
     half = size // 2
     row, column = int(round(centre[0])), int(round(centre[1]))
     return stack[:, row - half: row + half + 1, column - half: column + half + 1]

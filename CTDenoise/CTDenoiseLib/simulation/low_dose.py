@@ -45,6 +45,23 @@ PHANTOM_CALIBRATION = (
 
 @dataclass(frozen=True)
 class DoseSimulation:
+    """Settings of the low-dose simulation, checked on construction.
+
+    Attributes:
+        dose: the simulated dose as a fraction of the input scan's, strictly between 0 and 1.
+        photons: I0, incident photons per ray per view at full dose (effective, for this projector); > 0.
+        electronic_noise: electronic noise variance in photons^2, at the same effective scale as I0; >= 0.
+        views: projection views over 180 degrees; >= 16.
+        seed: seed of the noise draw.
+        exposure_control: raise I0 per slice for slices more attenuating than the calibration phantom (see the
+            module's docstring).
+        kernel: window of the ramp filter for the inserted noise, one of ``KERNELS``.
+
+    Raises:
+        CTDenoiseError: ``kernel`` is not one of ``KERNELS``, ``dose`` is not strictly between 0 and 1, or
+            ``photons``, ``electronic_noise`` or ``views`` is out of range.
+    """
+
     dose: float = 0.1
     photons: float = 2.5e4  # I0 at full dose, per ray per view (effective, for this projector)
     electronic_noise: float = 2.0  # variance, in photons^2 at the same effective scale as I0
@@ -63,6 +80,7 @@ class DoseSimulation:
             raise CTDenoiseError("Photons must be > 0, electronic noise >= 0 and views >= 16.")
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict (field name -> value), e.g. for a JSON record."""
         return asdict(self)
 
 
@@ -84,6 +102,12 @@ class ParallelBeam:
     """Parallel-beam projector and backprojector for square-ish slices, on torch tensors (slices as channels)."""
 
     def __init__(self, height: int, width: int, views: int) -> None:
+        """
+        Args:
+            height: slice height (Y) in pixels.
+            width: slice width (X) in pixels.
+            views: projection angles, evenly spaced over 180 degrees.
+        """
         self.height, self.width, self.views = height, width, views
         self.detector = int(math.ceil(math.hypot(height, width))) | 1
         self.angles = torch.arange(views, dtype=torch.float64) * (math.pi / views)
@@ -94,7 +118,16 @@ class ParallelBeam:
         return torch.meshgrid(y, x, indexing="ij")
 
     def forward_project(self, slices: torch.Tensor, chunk: int = 32) -> torch.Tensor:
-        """(C, H, W) attenuation per pixel -> (C, views, detector) line integrals in pixel units."""
+        """(C, H, W) attenuation per pixel -> (C, views, detector) line integrals in pixel units.
+
+        Args:
+            slices: attenuation per pixel length (C, H, W), slices as channels.
+            chunk: views projected at once (memory against speed).
+
+        Returns:
+            The sinogram (C, views, detector); ``detector`` is the odd number of bins covering the slice's
+            diagonal, one pixel apart.
+        """
         half = (self.detector - 1) / 2
         t = torch.arange(self.detector, dtype=torch.float32) - half
         s = t.clone()
@@ -119,6 +152,12 @@ class ParallelBeam:
             sinogram: line integrals, (C, views, detector).
             chunk: views back-projected at once (memory against speed).
             kernel: window of the ramp filter, one of ``KERNELS``.
+
+        Returns:
+            The reconstructed slices (C, H, W), attenuation per pixel length.
+
+        Raises:
+            CTDenoiseError: ``kernel`` is not one of ``KERNELS``.
         """
         padded = 1 << (2 * self.detector - 1).bit_length()
         spectrum = torch.fft.rfft(sinogram, n=padded, dim=-1) * _ramp_filter(padded, kernel)
@@ -161,7 +200,21 @@ def _line_integrals(mu: torch.Tensor, coarse: int, coarse_beam: ParallelBeam, de
 
 def simulate_low_dose_hu(hu: np.ndarray, pixel_mm: float, settings: DoseSimulation,
                          on_slice: Callable[[int, int], None] | None = None, batch: int = 8) -> np.ndarray:
-    """Return ``hu`` (Z, Y, X) with the noise of ``settings.dose`` times the dose; the input is not changed."""
+    """Return ``hu`` (Z, Y, X) with the noise of ``settings.dose`` times the dose; the input is not changed.
+
+    Args:
+        hu: the normal-dose volume (Z, Y, X) in HU; values below air (-1000 HU) count as air.
+        pixel_mm: the in-plane pixel size in mm (square pixels).
+        settings: dose, photon counts, views, seed, exposure control and kernel.
+        on_slice: called with (slices done, slices) after each batch.
+        batch: slices simulated at once (memory against speed).
+
+    Returns:
+        The low-dose volume (Z, Y, X), float32 HU.
+
+    Raises:
+        CTDenoiseError: ``hu`` is not 3D.
+    """
     if hu.ndim != 3:
         raise CTDenoiseError(f"Simulation needs a 3D volume, got shape {hu.shape}.")
     generator = torch.Generator().manual_seed(settings.seed)
@@ -186,7 +239,21 @@ def simulate_low_dose_hu(hu: np.ndarray, pixel_mm: float, settings: DoseSimulati
 
 
 def thicken_slices(volume: Volume, thickness_mm: float) -> Volume:
-    """Average groups of adjacent slices into slices ``thickness_mm`` thick (an integer multiple of the spacing)."""
+    """Average groups of adjacent slices into slices ``thickness_mm`` thick (an integer multiple of the spacing).
+
+    Args:
+        volume: the volume; its slice spacing (``spacing[2]``, mm) sets the group size.
+        thickness_mm: the new slice thickness in mm, a whole multiple of the spacing (to 5 % of the spacing).
+
+    Returns:
+        ``volume`` itself where the thickness is its spacing; otherwise float32 slices, each the mean of its
+        group (trailing slices that fill no whole group are dropped), with the slice spacing multiplied and the
+        origin moved to the centre of the first group.
+
+    Raises:
+        CTDenoiseError: ``thickness_mm`` is not a whole multiple of the slice spacing, or the volume has fewer
+            slices than one group.
+    """
     spacing_z = volume.spacing[2]
     factor = int(round(thickness_mm / spacing_z))
     if factor < 1 or abs(factor * spacing_z - thickness_mm) > 0.05 * spacing_z:
@@ -208,7 +275,21 @@ def thicken_slices(volume: Volume, thickness_mm: float) -> Volume:
 
 def simulate_volume(volume: Volume, settings: DoseSimulation, slice_thickness_mm: float | None = None,
                     on_slice: Callable[[int, int], None] | None = None) -> Volume:
-    """Low-dose version of a HU volume; voxels outside -1024..3071 HU (scanner padding) keep their value."""
+    """Low-dose version of a HU volume; voxels outside -1024..3071 HU (scanner padding) keep their value.
+
+    Args:
+        volume: the normal-dose volume in HU, with square pixels (x and y spacing within 1 %).
+        settings: the simulation's settings.
+        slice_thickness_mm: where given (and not 0), the simulated volume's slices are then averaged into slices
+            this thick, in mm (``thicken_slices``, whose errors propagate).
+        on_slice: called with (slices done, slices) as the simulation progresses.
+
+    Returns:
+        The low-dose volume with ``volume``'s geometry (or the thickened one's).
+
+    Raises:
+        CTDenoiseError: the pixels are not square.
+    """
     spacing_x, spacing_y = volume.spacing[0], volume.spacing[1]
     if abs(spacing_x - spacing_y) > 0.01 * spacing_x:
         raise CTDenoiseError(f"Pixels are not square ({spacing_x:.4g} x {spacing_y:.4g} mm).",

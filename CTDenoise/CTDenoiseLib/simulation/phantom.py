@@ -17,6 +17,16 @@ def _ellipsoid(zz, yy, xx, centre, radii) -> np.ndarray:
 
 
 def chest_phantom(shape: tuple[int, int, int] = (32, 192, 192), spacing_mm: float = 1.5, seed: int = 0) -> Volume:
+    """The synthetic chest CT of the module's docstring, scaled to ``shape``.
+
+    Args:
+        shape: the volume's size (Z, Y, X) in voxels; the anatomy scales with the in-plane size.
+        spacing_mm: the voxel size in mm, the same along every axis.
+        seed: seed of the random vessels and the tissue texture.
+
+    Returns:
+        An int16 HU volume with origin (0, 0, 0) and identity direction.
+    """
     rng = np.random.default_rng(seed)
     depth, height, width = shape
     zz, yy, xx = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in shape), indexing="ij")
