@@ -6,82 +6,121 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from CTDenoiseLib.models import ModelConfig
+from CTDenoiseLib.simulation.kernels import KERNELS
 from CTDenoiseLib.vocabulary import Device, choices
 
+from .config_options import DATA, MODEL, OPTIMISATION, RECIPES, RUN, option
+from .recipes import ACTIVATION_MAP, PLAIN, TEACHER_STUDENT, UNPAIRED
 from .recipes.options import ActivationMapOptions, TeacherStudentOptions, UnpairedOptions, recipe_problems
+
+if TYPE_CHECKING:
+    from CTDenoiseLib.models import ModelConfig
 
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 DEVICES = choices(Device)
+ON_OFF_AUTO = ("auto", "on", "off")
 
 
 @dataclass
 class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):  # recipe keys: recipes/options.py
     # Model
-    name: str = "stresnet"
-    architecture: str = "stresnet"
-    features: int = 16
-    blocks: int = 4
-    z_upscale: int = 1  # 2: thick low-dose input (2 x the target's slice spacing) -> thin target slices
-    noise_input: bool = False  # FFDNet-style: the input's noise level as a second channel (models/noise_channel.py)
-    noise_level_jitter: float = 0.15  # training draws the channel's level within +-15 % of the patch's: estimator error
-    init_from: str = ""  # registered model to fine-tune (same architecture and size); empty: start as the identity
+    name: str = option("stresnet", group=MODEL, help="name to register the exported model under")
+    architecture: str = option("stresnet", group=MODEL, choices=("srresnet", "stresnet"))
+    features: int = option(16, group=MODEL, help="channels of each convolution")
+    blocks: int = option(4, group=MODEL, help="residual blocks")
+    z_upscale: int = option(1, group=MODEL, help="output slices per input slice (2: 2 mm low dose -> 1 mm)")
+    noise_input: bool = option(False, group=MODEL,
+                               help="give the network the input's estimated noise level as a second channel "
+                                    "(FFDNet-style, models/noise_channel.py); --init-from a blind model of the same "
+                                    "size starts it as that model")
+    noise_level_jitter: float = option(0.15, group=MODEL,
+                                       help="relative error drawn into the training noise level, as the estimator "
+                                            "makes (default 0.15)")
+    init_from: str = option("", group=MODEL, metavar="MODEL",
+                            help="fine-tune a registered model (see `ctdenoise models`; checksum verified) instead of "
+                                 "starting from the identity; it must have this architecture, size and HU "
+                                 "normalisation")
     # Data: explicit volumes, or a folder / CSV split by patient
-    train: list[str] = field(default_factory=list)
-    validation: list[str] = field(default_factory=list)
-    data_dir: str = ""  # normal-dose volumes (files or DICOM series folders), one case each
-    low_dose_dir: str = ""  # real low-dose scans matched to data_dir by name; empty: simulate low dose
-    pairs_csv: str = ""  # columns: normal[, low][, patient][, split]
-    patient_pattern: str = ""  # regex on a case name whose first group is the patient id (default: the name)
-    validation_fraction: float = 0.2  # of patients, when no validation volumes or CSV split are given
-    cache_dir: str = ""  # prepared int16 arrays (and simulations); default: <run_dir>/../simulation-cache
+    train: list[str] = option(group=DATA, factory=list, metavar="VOLUME", help="normal-dose training volumes")
+    validation: list[str] = option(group=DATA, factory=list, metavar="VOLUME", help="held-out normal-dose volumes")
+    data_dir: str = option("", group=DATA, help="folder of normal-dose volumes or DICOM series folders, one case each")
+    low_dose_dir: str = option("", group=DATA, help="folder of real low-dose scans named like those in --data-dir "
+                                                    "(empty: simulate low dose)")
+    pairs_csv: str = option("", group=DATA, help="CSV with columns normal[, low][, patient][, split]")
+    patient_pattern: str = option("", group=DATA, help="regex whose first group is the patient id in a case name "
+                                                       "(default: the name)")
+    validation_fraction: float = option(0.2, group=DATA, help="fraction of patients held out when no validation "
+                                                              "volumes or CSV split are given (default 0.2)")
+    cache_dir: str = option("", group=DATA, help="prepared arrays and simulations "
+                                                 "(default: RUN_DIR/../simulation-cache)")
     # Low-dose simulation
-    dose: float = 0.1
-    photons: float = 2.5e4
-    electronic_noise: float = 2.0
-    realisations: int = 2
+    dose: float = option(0.1, group=DATA, help="dose fraction to simulate (default 0.1)")
+    photons: float = option(2.5e4, group=DATA, help="incident photons per ray at normal dose")
+    electronic_noise: float = option(2.0, group=DATA, help="electronic noise variance per ray")
+    realisations: int = option(2, group=DATA, help="simulated low-dose realisations per training volume")
     # Simulation variants: realisation r of a case uses the r-th of every (exposure control, kernel) combination,
     # cycling, so realisations = len(exposure_control) x len(kernels) gives each case every variant once.
-    kernels: list[str] = field(default_factory=lambda: ["hann"])  # reconstruction kernels of the inserted noise
-    exposure_control: list[bool] = field(default_factory=lambda: [True])  # with/without tube-current modulation
-    # Noise-amplitude augmentation: the simulated noise of each patch is scaled by a factor drawn log-uniformly
-    # from this range. Noise in HU grows as pixels shrink (about 1/pixel size), so at one dose fraction coarse
-    # training volumes carry less noise than a 0.7 mm chest CT; (1, 1) turns it off.
-    noise_scale: tuple[float, float] = (1.0, 1.0)
-    # Slice-thickness augmentation: each patch averages k adjacent slices (low and normal dose alike), k drawn
-    # uniformly from this range (limited by the case's depth), as a scanner reconstructs thicker slices.
-    slice_averaging: tuple[int, int] = (1, 1)
-    # Pixel-size augmentation: each patch is resampled in-plane by a factor drawn log-uniformly from this range
-    # (> 1 magnifies: coarser noise grain in pixels, as smaller pixels show it; < 1 shrinks), both doses alike.
-    pixel_zoom: tuple[float, float] = (1.0, 1.0)
-    # Validation regimes: each validation case is scored at every (realisation variant, noise scale), and the
-    # checkpoint is chosen on the mean PSNR over all of them, never on one noise level.
-    validation_noise_scales: list[float] = field(default_factory=lambda: [1.0])
+    kernels: list[str] = option(group=DATA, factory=lambda: ["hann"], choices=KERNELS,
+                                help="reconstruction kernels of the simulated noise; realisations cycle through "
+                                     "them (default hann)")
+    exposure_control: list[bool] = option(group=DATA, factory=lambda: [True],
+                                          help="simulate with and/or without tube-current modulation; realisations "
+                                               "cycle (default on)")
+    # Noise in HU grows as pixels shrink (about 1/pixel size), so at one dose fraction coarse training volumes carry
+    # less noise than a 0.7 mm chest CT; (1, 1) turns the augmentation off.
+    noise_scale: tuple[float, float] = option((1.0, 1.0), group=DATA, metavar=("LOW", "HIGH"),
+                                              help="scale each patch's simulated noise by a log-uniform factor in "
+                                                   "this range (default 1 1)")
+    # As a scanner reconstructs thicker slices; limited by the case's depth.
+    slice_averaging: tuple[int, int] = option((1, 1), group=DATA, metavar=("LOW", "HIGH"),
+                                              help="average k adjacent slices per patch (both doses), k uniform in "
+                                                   "this range (default 1 1)")
+    # > 1 magnifies: coarser noise grain in pixels, as smaller pixels show it; < 1 shrinks.
+    pixel_zoom: tuple[float, float] = option((1.0, 1.0), group=DATA, metavar=("LOW", "HIGH"),
+                                             help="resample each patch in-plane (both doses) by a log-uniform factor "
+                                                  "in this range (default 1 1)")
+    # Each validation case is scored at every (realisation variant, noise scale), never on one noise level.
+    validation_noise_scales: list[float] = option(group=DATA, factory=lambda: [1.0], metavar="SCALE",
+                                                  help="validate at each of these noise scales and choose "
+                                                       "checkpoints on the mean (default 1)")
     # Optimisation
-    patch: tuple[int, int, int] = (16, 64, 64)  # target (normal-dose) patch, Z Y X
-    batch: int = 4  # per rank
-    steps: int = 2000
-    learning_rate: float = 1e-3
-    loss: str = "l1"  # l1, mse, ssim, perceptual, or a weighted sum such as "l1+0.2*ssim"
-    recipe: str = "plain"  # plain, teacher-student, unpaired, activation-map (see recipes/)
-    perceptual_weights: str = ""  # VGG-16 ImageNet weights (torchvision state dict, .pth or .safetensors)
-    amp: str = "auto"  # auto: FP16 on CUDA, off on CPU (BF16 measured slower there); fp16; bf16; off
-    device: str = "auto"
+    patch: tuple[int, int, int] = option((16, 64, 64), group=OPTIMISATION, metavar=("Z", "Y", "X"),
+                                         help="target (normal-dose) patch size (default 16 64 64)")
+    batch: int = option(4, group=OPTIMISATION, help="patches per step and rank (default 4)")
+    steps: int = option(2000, group=OPTIMISATION, help="optimisation steps (default 2000)")
+    learning_rate: float = option(1e-3, group=OPTIMISATION, help="peak learning rate of the cosine schedule")
+    loss: str = option("l1", group=OPTIMISATION, help="l1, mse, ssim, perceptual, or a sum such as l1+0.2*ssim")
+    recipe: str = option(PLAIN, group=RECIPES, choices=(PLAIN, TEACHER_STUDENT, UNPAIRED, ACTIVATION_MAP),
+                         help="plain pixel loss (default); teacher-student (feature consistency with a teacher "
+                              "trained normal->normal, optional contrastive term); unpaired (CycleGAN-style on "
+                              "unpaired low-dose and normal-dose scans: --data-dir normal, --low-dose-dir low); "
+                              "activation-map (Han & Baek 2022: a lesion classifier's activation maps weight the "
+                              "loss, --lesion-classifier)")
+    perceptual_weights: str = option("", group=OPTIMISATION,
+                                     help="VGG-16 ImageNet weights file for the perceptual loss (torchvision state "
+                                          "dict, .pth or .safetensors)")
+    amp: str = option("auto", group=OPTIMISATION, choices=AMP_MODES,
+                      help="mixed precision (auto: FP16 on CUDA, off on CPU, where BF16 measured slower)")
+    device: str = option("auto", group=OPTIMISATION, choices=DEVICES)
     # Bookkeeping
-    validate_every: int = 250
-    checkpoint_every: int = 250
-    keep_checkpoints: int = 2
-    early_stopping: int = 0  # stop after this many validations without a better PSNR (0: never)
-    workers: int = -1  # DataLoader worker processes per rank; -1: from the CPU cores per rank
-    tensorboard: str = "auto"  # auto: log if tensorboard is installed; on: require it; off
-    seed: int = 0
-    threads: int = 0  # 0: PyTorch's default
-    run_dir: str = "runs/stresnet"
-    export_dir: str = ""  # empty: do not export
-    int8: str = "auto"  # INT8 artefact at export: auto (when OpenVINO + NNCF are installed), on, off
+    validate_every: int = option(250, group=RUN, help="steps between validations (default 250)")
+    checkpoint_every: int = option(250, group=RUN, help="steps between checkpoints (default 250)")
+    keep_checkpoints: int = option(2, group=RUN, help="checkpoints kept (default 2)")
+    early_stopping: int = option(0, group=RUN, metavar="VALIDATIONS",
+                                 help="stop after this many validations without a better PSNR (default 0: never)")
+    workers: int = option(-1, group=RUN, help="DataLoader workers per rank (-1: from the CPU cores)")
+    tensorboard: str = option("auto", group=RUN, choices=ON_OFF_AUTO,
+                              help="auto: log if tensorboard is installed; on: require it")
+    seed: int = option(0, group=RUN)
+    threads: int = option(0, group=RUN, help="PyTorch threads (0: its default)")
+    run_dir: str = option("runs/stresnet", group=RUN, help="folder of the run's checkpoints, logs and configuration")
+    export_dir: str = option("", group=RUN, help="model folder to export the best checkpoint to and register it in")
+    int8: str = option("auto", group=RUN, choices=ON_OFF_AUTO,
+                       help="make the INT8 artefact at export (auto: when OpenVINO and NNCF are installed)")
 
     def __post_init__(self) -> None:
         self.patch = tuple(int(size) for size in self.patch)  # type: ignore[assignment]
@@ -100,12 +139,10 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
             problems.append(f"amp must be one of {', '.join(AMP_MODES)}")
         if self.device not in DEVICES:
             problems.append(f"device must be one of {', '.join(DEVICES)}")
-        if self.tensorboard not in ("auto", "on", "off") or self.int8 not in ("auto", "on", "off"):
+        if self.tensorboard not in ON_OFF_AUTO or self.int8 not in ON_OFF_AUTO:
             problems.append("tensorboard and int8 must be auto, on or off")
         if self.steps < 1 or self.batch < 1 or self.validate_every < 1 or self.checkpoint_every < 0:
             problems.append("steps, batch and validate_every must be >= 1, checkpoint_every >= 0")
-        from CTDenoiseLib.simulation.kernels import KERNELS
-
         if not self.kernels or any(kernel not in KERNELS for kernel in self.kernels):
             problems.append(f"kernels must be a non-empty list of {', '.join(KERNELS)}")
         if not self.exposure_control:
@@ -128,6 +165,8 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
 
     def model_config(self) -> ModelConfig:
         """The network this run trains (what its weights and card will say)."""
+        from CTDenoiseLib.models import ModelConfig
+
         return ModelConfig(self.architecture, self.features, self.blocks, self.z_upscale, self.noise_input)
 
     def simulation_variants(self) -> list[dict]:

@@ -8,8 +8,10 @@ leave the plain recipe exactly as it was. ``recipe_problems`` checks them for ``
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..config_options import RECIPES, option
 
 FEATURE_NETWORKS = ("teacher", "vgg")
 
@@ -17,35 +19,59 @@ FEATURE_NETWORKS = ("teacher", "vgg")
 @dataclass
 class TeacherStudentOptions:
     # The teacher: the same architecture trained normal dose -> normal dose (input skip removed, see teacher.py)
-    teacher_steps: int = 500  # steps of teacher training before the student (also the unpaired feature space)
-    teacher_weights: str = ""  # a trained teacher (safetensors, same architecture and size) instead of training one
-    consistency_layers: list[str] = field(default_factory=lambda: ["head", "blocks"])  # module names of the network
-    consistency_weight: float = 0.1  # student features on low dose vs teacher features on normal dose (L1)
-    contrastive_weight: float = 0.0  # 0: off; pull the output to normal dose, push it from low dose, in feature_network
-    feature_network: str = "teacher"  # teacher (its encoder at consistency_layers) or vgg (needs perceptual_weights)
+    teacher_steps: int = option(500, group=RECIPES,
+                                help="steps of teacher training before the student, also the unpaired feature space "
+                                     "(default 500)")
+    teacher_weights: str = option("", group=RECIPES,
+                                  help="a trained teacher (safetensors, same architecture and size) instead")
+    consistency_layers: list[str] = option(group=RECIPES, factory=lambda: ["head", "blocks"], metavar="MODULE",
+                                           help="network modules whose features are compared (default head blocks)")
+    consistency_weight: float = option(0.1, group=RECIPES,
+                                       help="weight of the feature-consistency loss: student features on low dose vs "
+                                            "teacher features on normal dose, L1 (0.1)")
+    contrastive_weight: float = option(0.0, group=RECIPES,
+                                       help="weight of the contrastive regularisation: pull the output to normal "
+                                            "dose, push it from low dose, in --feature-network (default 0: off)")
+    feature_network: str = option("teacher", group=RECIPES, choices=FEATURE_NETWORKS,
+                                  help="feature space of the contrastive and perceptual losses: the teacher's encoder "
+                                       "at --consistency-layers (default) or VGG-16 from --perceptual-weights")
 
 
 @dataclass
 class UnpairedOptions:
-    adversarial_weight: float = 1.0  # least-squares GAN, both directions
-    cycle_weight: float = 10.0  # L1 of low -> normal -> low and normal -> low -> normal
-    identity_weight: float = 5.0  # L1 of each generator on its own target domain
-    perceptual_weight: float = 1.0  # cycle consistency in feature_network's space (0: off)
-    discriminator_features: int = 16  # width of the first 3D patch-discriminator layer (doubling twice)
-    discriminator_learning_rate: float = 0.0  # 0: the generators' learning_rate
-    noise_generator_features: int = 16  # the normal -> low generator: the same family, this size
-    noise_generator_blocks: int = 2
-    divergence_db: float = 3.0  # a validation this far below the best PSNR counts as diverging
-    divergence_patience: int = 3  # stop after this many diverging validations in a row (0: only warn)
+    adversarial_weight: float = option(1.0, group=RECIPES, help="unpaired: least-squares GAN weight, both "
+                                                                "directions (1)")
+    cycle_weight: float = option(10.0, group=RECIPES, help="unpaired: cycle-consistency L1 weight (10)")
+    identity_weight: float = option(5.0, group=RECIPES, help="unpaired: L1 weight of each generator on its own "
+                                                             "target domain (5)")
+    perceptual_weight: float = option(1.0, group=RECIPES, help="unpaired: perceptual cycle loss weight (1; 0: off)")
+    discriminator_features: int = option(16, group=RECIPES,
+                                         help="unpaired: first 3D patch-discriminator layer width, doubling twice (16)")
+    discriminator_learning_rate: float = option(0.0, group=RECIPES,
+                                                help="unpaired: discriminators' learning rate (0: --learning-rate)")
+    noise_generator_features: int = option(16, group=RECIPES, help="unpaired: normal->low generator width (16)")
+    noise_generator_blocks: int = option(2, group=RECIPES, help="unpaired: normal->low generator blocks (2)")
+    divergence_db: float = option(3.0, group=RECIPES,
+                                  help="unpaired: validation PSNR this far below the best counts as diverging (3)")
+    divergence_patience: int = option(3, group=RECIPES,
+                                      help="unpaired: stop after this many diverging validations in a row "
+                                           "(3; 0: only warn)")
 
 
 @dataclass
 class ActivationMapOptions:
     # Han & Baek 2022; the recipe's own options are activation_map_recipe.ActivationMapOptions (these, unprefixed)
-    lesion_classifier: str = ""  # the lesion classifier's safetensors file (lesion_patches.save_classifier)
-    lesion_classifier_features: int = 16  # width of that classifier (LesionCNN features)
-    activation_map_variant: str = "multiply"  # multiply (the paper's pairs x map) or weight (map-weighted L1)
-    activation_map_floor: float = 0.1  # weight variant: loss weight where the map is 0
+    lesion_classifier: str = option("", group=RECIPES, metavar="SAFETENSORS",
+                                    help="activation-map: the lesion classifier's weights "
+                                         "(lesion_patches.save_classifier)")
+    lesion_classifier_features: int = option(16, group=RECIPES,
+                                             help="activation-map: width of that classifier (16)")
+    activation_map_variant: str = option("multiply", group=RECIPES, choices=("multiply", "weight"),
+                                         help="activation-map: multiply (the paper's: low and normal dose x map, "
+                                              "default) or weight (per-voxel L1 weighted by floor + (1 - floor) x "
+                                              "map)")
+    activation_map_floor: float = option(0.1, group=RECIPES,
+                                         help="activation-map, weight variant: loss weight where the map is 0 (0.1)")
 
     def activation_map_options(self):
         """The recipe's own options (activation_map_recipe.ActivationMapOptions) from these keys."""
