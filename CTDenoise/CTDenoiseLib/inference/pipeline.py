@@ -17,7 +17,7 @@ from ..hu import check_ct_values, to_int16_hu
 from ..io.volumes import Volume, check_output_path, read_volume, write_volume
 from ..models.files import LoadedModel, load_model
 from ..progress import Progress
-from ..runtime.backends import Choice, Runner, describe_runner, make_runner, pick_backend
+from ..runtime.backends import Choice, Runner, describe_runner, pick_backend, runner_for
 from ..runtime.precision_auto import choose_precision
 from .self_ensemble import self_ensemble
 from .tiled import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
@@ -95,7 +95,7 @@ def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str
         progress.info(choice.note)
     engine_name = pick_backend(choice, backend)
     loaded = load_model(model)
-    run = make_runner(loaded, choice, engine_name)
+    run = runner_for(loaded, choice, engine_name)
     engine = Engine(loaded, self_ensemble(run) if ensemble else run, choice, engine_name, ensemble, strength)
     progress.info(f"running {engine.description}")
     return engine

@@ -110,8 +110,30 @@ def pick_backend(choice: Choice, backend: str = "auto") -> str:
 
 
 def make_runner(model: LoadedModel, choice: Choice, backend: str = "auto") -> Runner:
-    """The runner for ``choice``; ``backend`` as in ``pick_backend`` (``torch`` gives the PyTorch eager reference)."""
-    engine = pick_backend(choice, backend)
+    """The runner for ``choice``; ``backend`` as in ``pick_backend`` (``torch`` gives the PyTorch eager reference).
+
+    Args:
+        model: a loaded model.
+        choice: the resolved precision and device.
+        backend: ``auto``, ``torch`` or ``openvino``.
+
+    Raises:
+        CTDenoiseError: the backend cannot run ``choice``, or INT8 is asked of a model without a valid artefact.
+    """
+    return runner_for(model, choice, pick_backend(choice, backend))
+
+
+def runner_for(model: LoadedModel, choice: Choice, engine: str) -> Runner:
+    """``make_runner`` for a backend ``pick_backend`` already chose (``torch`` or ``openvino``), not chosen again.
+
+    Args:
+        model: a loaded model.
+        choice: the resolved precision and device.
+        engine: the backend ``pick_backend`` returned for ``choice``.
+
+    Raises:
+        CTDenoiseError: INT8 is asked of a model without a valid artefact.
+    """
     if engine == Backend.TORCH:
         dtype = torch.float16 if choice.precision == Precision.FP16 else torch.float32
         return TorchRunner(model.module, choice.device, dtype)
