@@ -22,15 +22,23 @@ class CPUInfo:
     cores: int
     ghz: float
     flags: frozenset[str]
+    isa_cap: str = ""  # e.g. "ONEDNN_MAX_CPU_ISA=AVX2" (runtime/isa_cap.py): what the kernels may use, not the CPU
+
+    @property
+    def usable_flags(self) -> frozenset[str]:
+        """The flags the kernels may use under the ISA cap (``isa_cap``)."""
+        from ..runtime.isa_cap import usable_flags
+
+        return usable_flags(self.flags, self.isa_cap.partition("=")[2])
 
     @property
     def fp32_macs_per_cycle(self) -> int:
-        wide = "avx512f" in self.flags and self.vendor != "AuthenticAMD"
-        return 32 if wide else 16 if "fma" in self.flags else 4
+        wide = "avx512f" in self.usable_flags and self.vendor != "AuthenticAMD"
+        return 32 if wide else 16 if "fma" in self.usable_flags else 4
 
     @property
     def int8_factor(self) -> int:
-        return 4 if {"avx512_vnni", "avx_vnni"} & self.flags else 2
+        return 4 if {"avx512_vnni", "avx_vnni"} & self.usable_flags else 2
 
     def peak_macs(self, precision: str, threads: int | None = None) -> float:
         """MAC/s over ``threads`` cores (default all); FP16 is not counted on the CPU (no native FP16 FMA here)."""
@@ -38,13 +46,28 @@ class CPUInfo:
         return (threads or self.cores) * self.ghz * 1e9 * self.fp32_macs_per_cycle * factor
 
     def describe(self) -> str:
-        isa = "AVX-512 VNNI" if "avx512_vnni" in self.flags else "AVX-VNNI" if "avx_vnni" in self.flags else \
-            "AVX2/FMA" if "avx2" in self.flags else "SSE"
+        """The CPU, its instruction set (and the cap in force, if any) and its peak MACs per cycle per core."""
+        isa = _isa_name(self.flags)
+        if self.isa_cap:
+            isa += f", used as {_isa_name(self.usable_flags)} ({self.isa_cap})"
         return (f"{self.model}, {self.cores} cores at {self.ghz:.2f} GHz, {isa}; theoretical peak per core "
                 f"{self.fp32_macs_per_cycle} FP32 / {self.fp32_macs_per_cycle * self.int8_factor} INT8 MAC per cycle")
 
 
+def _isa_name(flags: frozenset[str]) -> str:
+    return "AVX-512 VNNI" if "avx512_vnni" in flags else "AVX-VNNI" if "avx_vnni" in flags else \
+        "AVX2/FMA" if "avx2" in flags else "SSE"
+
+
 def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> CPUInfo:
+    """This CPU as /proc/cpuinfo describes it, with the oneDNN ISA cap of the environment.
+
+    Args:
+        cpuinfo: the file to read.
+    """
+    from ..runtime.isa_cap import isa_cap
+
+    cap_variable, cap_value = isa_cap()
     fields: dict[str, str] = {}
     if cpuinfo.is_file():
         for line in cpuinfo.read_text(errors="replace").splitlines():
@@ -54,4 +77,5 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> CPUInfo:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return CPUInfo(model=fields.get("model name", platform.processor() or "unknown CPU"),
                    vendor=fields.get("vendor_id", ""), cores=cores, ghz=ghz,
-                   flags=frozenset(fields.get("flags", "").split()))
+                   flags=frozenset(fields.get("flags", "").split()),
+                   isa_cap=f"{cap_variable}={cap_value}" if cap_value else "")

@@ -26,11 +26,16 @@ MEASURED = {  # the measurements behind each choice, quoted in its info line
 
 
 def cpu_int8_flags(cpuinfo: Path = CPUINFO) -> tuple[str, ...]:
-    """The INT8 dot-product flags this CPU reports (empty where /proc/cpuinfo is missing, e.g. macOS/Windows).
+    """The INT8 dot-product flags this CPU reports (empty where /proc/cpuinfo is missing, e.g. macOS/Windows),
+    less those an ISA cap in the environment hides from the kernels (``ONEDNN_MAX_CPU_ISA=AVX2``: isa_cap.py).
 
     Args:
         cpuinfo: the file to read the ``flags`` line from.
     """
+    from .isa_cap import hides_int8_dot_products, isa_cap
+
+    if hides_int8_dot_products(isa_cap()[1]):
+        return ()
     try:
         text = cpuinfo.read_text(encoding="ascii", errors="replace")
     except OSError:
@@ -69,7 +74,11 @@ def auto_choice(device: str, has_cuda: bool, int8_flags: tuple[str, ...], int8_m
         return Choice(Precision.FP16, Device.CUDA, "precision auto: FP16 on CUDA (a CUDA GPU is present)")
     resolve_choice(Precision.FP32, device, has_cuda)
     if not int8_flags:
-        return Choice(Precision.FP32, Device.CPU, "precision auto: FP32 on the CPU (this CPU has no VNNI/AMX INT8 "
+        from .isa_cap import isa_cap
+
+        variable, cap = isa_cap()
+        without = f"{variable}={cap} hides" if cap else "this CPU has no"
+        return Choice(Precision.FP32, Device.CPU, f"precision auto: FP32 on the CPU ({without} VNNI/AMX INT8 "
                                                   f"instructions; {MEASURED['no_vnni']})")
     if int8_missing:
         return Choice(Precision.FP32, Device.CPU, f"precision auto: FP32 on the CPU (INT8 would be faster with "
