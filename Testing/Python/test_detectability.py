@@ -56,11 +56,27 @@ def test_each_realisation_is_denoised_alone(phantom):
     method = make_methods(settings, box)["stresnet fp32"]
     rng = np.random.default_rng(0)
     image = ground_truth(phantom) + rng.normal(0, 20, (256, 256)).astype(np.float32)
-    first = method(image)
+    other = image + rng.normal(0, 20, (256, 256)).astype(np.float32)
+    first = method(np.stack([image, other]))[0]
     assert first.shape == (box[0].stop - box[0].start, box[1].stop - box[1].start)
-    method(image + rng.normal(0, 20, (256, 256)).astype(np.float32))  # another realisation in between
-    np.testing.assert_array_equal(method(image), first)
+    np.testing.assert_array_equal(method(np.stack([image, image + 5.0]))[0], first)  # its neighbour changed
     assert np.std(first - ground_truth(phantom)[box]) < np.std(image[box] - ground_truth(phantom)[box])
+
+
+def test_stack_mode_denoises_each_class_as_one_volume(phantom):
+    """--denoise-as stack: a realisation's output depends on its neighbours in the stack (one volume)."""
+    settings = DetectabilitySettings(models=["stresnet"], precisions=["fp32"], nlm=False, denoise_as="stack")
+    truth = ground_truth(phantom)
+    box = crop_box(insert_geometry(truth, settings))
+    method = make_methods(settings, box)["stresnet fp32"]
+    rng = np.random.default_rng(0)
+    stack = truth + rng.normal(0, 40, (6, 256, 256)).astype(np.float32)
+    changed = stack.copy()
+    changed[1] += rng.normal(0, 40, (256, 256)).astype(np.float32)
+    assert method(stack).shape == (6, box[0].stop - box[0].start, box[1].stop - box[1].start)
+    assert not np.array_equal(method(stack)[0], method(changed)[0])
+    with pytest.raises(ValueError, match="denoise_as"):
+        make_methods(DetectabilitySettings(denoise_as="volume"), box)
 
 
 def test_command_writes_table_csv_json_and_figure(phantom, tmp_path, capsys):

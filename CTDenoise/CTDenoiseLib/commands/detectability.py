@@ -32,6 +32,10 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", nargs="*", help="models to score (none: only the acquired images and NLM)")
     parser.add_argument("--precisions", nargs="+", choices=CPU_PRECISIONS)
     parser.add_argument("--no-nlm", action="store_true", help="leave non-local means out")
+    parser.add_argument("--denoise-as", choices=("slice", "stack"),
+                        help="slice (default): each realisation denoised as its own one-slice volume; stack: each "
+                             "class's realisations as one volume, as the phantom's rods run along z (denoised "
+                             "neighbours then share information: intervals too narrow)")
     parser.add_argument("--bootstrap", type=int, help="bootstrap resamples for the 95 %% intervals")
     parser.add_argument("--output-dir", type=Path, default=Path("detectability-output"))
     parser.set_defaults(handler=run)
@@ -54,7 +58,8 @@ def settings_from(args: argparse.Namespace):
             raise CTDenoiseError(f"Unknown settings in {args.config}: {', '.join(sorted(unknown))}.",
                                  f"Use the keys of {', '.join(DetectabilitySettings().to_dict())}.")
     for option, key in (("realisations", "simulated_realisations"), ("simulated_doses", "simulated_doses"),
-                        ("models", "models"), ("precisions", "precisions"), ("bootstrap", "bootstrap")):
+                        ("models", "models"), ("precisions", "precisions"), ("bootstrap", "bootstrap"),
+                        ("denoise_as", "denoise_as")):
         if getattr(args, option) is not None:
             values[key] = getattr(args, option)
     if args.no_nlm:
@@ -95,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
         {"settings": settings.to_dict(), "inserts": geometries, "machine": machine, "seconds": round(seconds, 1),
          "notes": ["simulated rows: noise inserted into the noise-free ground truth by the engine's projection-"
                    "domain simulator (1 mm pixels), dose d simulated with dose fraction d / (1 + d)",
-                   "each realisation is denoised as its own one-slice volume"]}, indent=2), encoding="utf-8")
+                   "each realisation is denoised as its own one-slice volume" if settings.denoise_as == "slice" else
+                   "each class's realisations are denoised as one volume (stack): denoised neighbours share "
+                   "information, so realisations are not independent and the intervals are too narrow"]},
+        indent=2), encoding="utf-8")
     print(table)
     try:
         figure(rows, output / "detectability.png")

@@ -5,9 +5,14 @@ method (the images as acquired, each model at each precision, non-local means at
 setting) and each insert: ROIs centred on the insert, a channelized Hotelling observer with Laguerre-Gauss
 channels and a non-prewhitening observer, AUC and d' with bootstrap intervals (``model_observers``).
 
-Each realisation is a single slice and is denoised **as its own volume** (one slice; the engine pads it in z by
-repeating it), so that a 3D network cannot average independent realisations of the same slice, which would
-lower the noise no single scan has. Only a crop holding all inserts' ROIs plus a margin wider than the networks'
+By default (``denoise_as="slice"``) each realisation is a single slice and is denoised **as its own volume** (one
+slice; the engine pads it in z by repeating it), so that a 3D network cannot average independent realisations of
+the same slice, which would lower the noise no single scan has. ``denoise_as="stack"`` denoises each class's
+realisations as one volume, slice after slice, as the phantom's shared scans are stored: CCT189's rods run along
+z, so this is what a scan of contiguous slices of it holds (same signal, independent noise per slice) and what
+a 3D network was trained on; but denoised neighbours then share information, so the observer's realisations are
+no longer independent and its intervals are too narrow (say so wherever stack results are shown).
+Only a crop holding all inserts' ROIs plus a margin wider than the networks'
 receptive field (11 voxels) is denoised; the noise level NLM is told is estimated on the whole slice.
 """
 
@@ -44,6 +49,7 @@ class DetectabilitySettings:
     split_large: str = "halves"
     split_threshold: int = 20
     bootstrap: int = 500
+    denoise_as: str = "slice"  # slice: each realisation its own one-slice volume; stack: each class's as one volume
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,42 +91,52 @@ def crop_box(geometries: list[InsertGeometry]) -> tuple[slice, slice]:
     return slice(int(min(rows)), int(max(rows)) + 2), slice(int(min(cols)), int(max(cols)) + 2)
 
 
-Method = Callable[[np.ndarray], np.ndarray]  # one full slice (Y, X) HU -> the processed crop (Y', X') HU
+Method = Callable[[np.ndarray], np.ndarray]  # realisations (N, Y, X) HU -> their processed crops (N, Y', X') HU
+DENOISE_AS = ("slice", "stack")
 
 
 def make_methods(settings: DetectabilitySettings, box: tuple[slice, slice]) -> dict[str, Method]:
-    """The rows of the table: name -> function of one realisation."""
-    methods: dict[str, Method] = {"as acquired": lambda image: image[box]}
+    """The rows of the table: name -> function of one class's realisations (``Method``).
+
+    Args:
+        settings: which models, precisions and whether NLM; ``denoise_as`` for the models.
+        box: the in-plane crop each method returns (``crop_box``).
+    """
+    if settings.denoise_as not in DENOISE_AS:
+        raise ValueError(f"denoise_as must be one of {', '.join(DENOISE_AS)}, got {settings.denoise_as!r}")
+    methods: dict[str, Method] = {"as acquired": lambda stack: stack[:, box[0], box[1]]}
     for model in settings.models:
         for precision in settings.precisions:
-            methods[f"{model} {precision}"] = _model_method(model, precision, box)
+            methods[f"{model} {precision}"] = _model_method(model, precision, box, settings.denoise_as == "stack")
     if settings.nlm:
         methods["nlm"] = _nlm_method(box)
     return methods
 
 
-def _model_method(model: str, precision: str, box: tuple[slice, slice]) -> Method:
+def _model_method(model: str, precision: str, box: tuple[slice, slice], as_stack: bool) -> Method:
     engine = None
 
-    def run(image: np.ndarray) -> np.ndarray:
+    def run(stack: np.ndarray) -> np.ndarray:
         nonlocal engine
         from ..inference.pipeline import prepare_engine
 
         if engine is None:
             engine = prepare_engine(model, precision, "cpu")
-        volume = np.ascontiguousarray(image[box][None])  # one realisation = one volume of one slice
-        return engine.denoise(volume)[0]
+        crops = np.ascontiguousarray(stack[:, box[0], box[1]])
+        if as_stack:
+            return engine.denoise(crops)
+        return np.stack([engine.denoise(crop[None])[0] for crop in crops])  # one realisation = one volume
 
     return run
 
 
 def _nlm_method(box: tuple[slice, slice]) -> Method:
-    def run(image: np.ndarray) -> np.ndarray:
+    def run(stack: np.ndarray) -> np.ndarray:
         from .classical_denoisers import NlmSettings, nlm_slicewise
         from .noise_estimate import estimate_noise_std
 
-        sigma = estimate_noise_std(image[None]).std_hu
-        return nlm_slicewise(image[box][None], sigma, NlmSettings())[0]
+        return np.stack([nlm_slicewise(image[box][None], estimate_noise_std(image[None]).std_hu, NlmSettings())[0]
+                         for image in stack])
 
     return run
 
@@ -186,8 +202,7 @@ def run_study(root: Path, settings: DetectabilitySettings,
     for source, dose, present, absent in image_sets(root, settings):
         for name, method in methods.items():
             on_step(f"{source} {dose:g} x dose: {name} ({len(present)} + {len(absent)} realisations)")
-            processed_p = np.stack([method(image) for image in present])
-            processed_a = np.stack([method(image) for image in absent])
+            processed_p, processed_a = method(present), method(absent)
             for row in score_set(processed_p, processed_a, geometries, box, settings, signal):
                 rows.append({"source": source, "dose": dose, "method": name, **row})
     return rows
