@@ -25,7 +25,17 @@ from .tiled import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
 
 @dataclass
 class Engine:
-    """A loaded model and its runner, built once and reused for every file of a batch."""
+    """A loaded model and its runner, built once and reused for every file of a batch.
+
+    Attributes:
+        loaded: the model: network, HU normalisation, halo and card.
+        run: the runner tiles go through (already averaging the 8 flips when ``self_ensemble``).
+        choice: the resolved precision and device.
+        backend: the engine running it, ``torch`` or ``openvino``.
+        self_ensemble: whether ``run`` averages the 8 flips of each tile (recorded in the description and the
+            output's metadata).
+        strength: 0: the input unchanged, 1: the network's full correction; in between a blend (``blend``).
+    """
 
     loaded: LoadedModel
     run: Runner
@@ -47,17 +57,29 @@ class Engine:
 
         Args:
             hu: the volume in HU, (z, y, x).
-            max_tile_voxels: the largest tile the network sees at once (memory bound).
-            halo: tile overlap; None takes the model's own.
+            max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
+            halo: tile overlap in voxels; None takes the model's own.
             on_tile: called with (tiles done, tiles) after each tile.
-            noise_std_hu: the input's noise level for a noise-conditioned model; None estimates it.
+            noise_std_hu: the input's noise level (standard deviation, HU) for a noise-conditioned model; None
+                estimates it.
+
+        Returns:
+            The denoised volume in HU, float32, (z, y, x), or (z * f, y, x) for a network upscaling z by f.
         """
         denoised = denoise_hu(hu, self.run, self.loaded.normalization, self.loaded.halo if halo is None else halo,
                               max_tile_voxels, on_tile=on_tile, noise_std_hu=noise_std_hu)
         return blend(hu, denoised, self.strength)
 
     def metadata(self, noise: NoiseEstimate) -> tuple[tuple[str, str], ...]:
-        """What the output file's header records about how it was made."""
+        """What the output file's header records about how it was made.
+
+        Args:
+            noise: the input's noise estimate; its ``std_hu`` is recorded in HU to 0.1.
+
+        Returns:
+            (key, value) pairs: the CTDenoise version, model name, weights' SHA-256 (empty without a registry
+            entry), precision, device, strength, self-ensemble (``yes``/``no``) and the input's noise level.
+        """
         entry = self.loaded.entry
         return (("ctdenoise_version", __version__), ("ctdenoise_model", self.loaded.name),
                 ("ctdenoise_weights_sha256", entry.weights.sha256 if entry else ""),
@@ -75,6 +97,9 @@ def blend(original: np.ndarray, denoised: np.ndarray, strength: float) -> np.nda
         original: the input volume (HU).
         denoised: the network's output (HU), the input's shape or a whole multiple of its slices.
         strength: 0..1.
+
+    Returns:
+        ``denoised`` itself when ``strength`` is 1, otherwise the blend as float32 in HU, ``denoised``'s shape.
     """
     if strength == 1.0:
         return denoised
@@ -85,8 +110,23 @@ def blend(original: np.ndarray, denoised: np.ndarray, strength: float) -> np.nda
 
 def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str = "auto", backend: str = "auto",
                    progress: Progress | None = None, ensemble: bool = False, strength: float = 1.0) -> Engine:
-    """``ensemble``: average the 8 flips of every tile (``self_ensemble``), 8x the time for about +0.2 dB.
-    ``strength``: 0..1, how much of the network's correction is applied (1: all of it)."""
+    """Load a model and build its runner once, for ``denoise_with`` and ``denoise_many``.
+
+    Args:
+        model: the registered model's name.
+        precision: ``auto``, ``fp32``, ``fp16`` or ``int8``; ``auto`` picks the fastest here.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        backend: ``auto``, ``torch`` or ``openvino`` (as in ``pick_backend``).
+        progress: told what ``auto`` chose and what will run; None reports nothing.
+        ensemble: average the 8 flips of every tile (``self_ensemble``), 8x the time for about +0.2 dB.
+        strength: 0..1, how much of the network's correction is applied (1: all of it).
+
+    Returns:
+        The engine: the loaded model, its runner and how it runs.
+
+    Raises:
+        CTDenoiseError: ``strength`` is outside 0..1.
+    """
     if not 0.0 <= strength <= 1.0:
         raise CTDenoiseError(f"Strength must be between 0 and 1, got {strength}.", "Use e.g. --strength 0.7.")
     progress = progress or Progress()
@@ -103,6 +143,21 @@ def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str
 
 @dataclass(frozen=True)
 class FileResult:
+    """The outcome of one volume of a run.
+
+    Attributes:
+        input: the input path, as given.
+        output: the output path.
+        status: ``ok`` or ``failed``.
+        error: why it failed (a ``CTDenoiseError``'s message, else the exception's type and message); empty when
+            ``ok``.
+        seconds: reading, denoising and writing, in seconds (0 when failed).
+        denoise_seconds: normalisation, tiles through the network and reassembly, in seconds (0 when failed).
+        voxels: the input volume's voxel count (0 when failed).
+        peak_rss_mb: this process's peak resident memory so far in MiB (Linux ``VmHWM``), as a bound on memory
+            use; None where it is unknown or the file failed.
+    """
+
     input: str
     output: str
     status: str  # "ok" or "failed"
@@ -138,7 +193,22 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
                  writer: Callable[[Volume, Path], object] | None = None) -> FileResult:
     """Denoise one volume with a prepared engine and write it (int16 HU, same geometry) atomically.
     ``series``: which DICOM series (UID or number) of a folder holding several. ``writer``: writes the denoised
-    volume to ``output_path`` instead of ``write_volume`` (DICOM series output), which then checks that path."""
+    volume to ``output_path`` instead of ``write_volume`` (DICOM series output), which then checks that path.
+
+    Args:
+        engine: from ``prepare_engine``.
+        input_path: an image file (NRRD, NIfTI, MHA/MHD) or a folder holding a DICOM series; only read.
+        output_path: the output file, checked before any work (its type from its extension); with ``writer``, what
+            ``writer`` is given.
+        progress: told the input's estimated noise level and each tile done; None reports nothing.
+        max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
+        halo: tile overlap in voxels; None takes the model's own.
+        series: which DICOM series (UID or number) of a folder holding several.
+        writer: writes the denoised volume to ``output_path`` instead of ``write_volume``.
+
+    Returns:
+        The result, status ``ok``, with its timings in seconds, voxel count and peak memory.
+    """
     progress = progress or Progress()
     started = time.perf_counter()
     output = check_output_path(output_path, inputs=(input_path,)) if writer is None else Path(output_path)
@@ -160,7 +230,24 @@ def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
                  precision: str = "fp32", device: str = "auto", progress: Progress | None = None,
                  max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
                  backend: str = "auto", ensemble: bool = False, strength: float = 1.0) -> Path:
-    """Denoise one volume and write it (int16 HU, same geometry) atomically; the input is only read."""
+    """Denoise one volume and write it (int16 HU, same geometry) atomically; the input is only read.
+
+    Args:
+        input_path: an image file (NRRD, NIfTI, MHA/MHD) or a folder holding a DICOM series.
+        output_path: the output file (its type from its extension); checked before the model is loaded.
+        model: the registered model's name.
+        precision: ``auto``, ``fp32``, ``fp16`` or ``int8``; ``auto`` picks the fastest here.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        progress: told what runs, the input's noise level, each tile done and the end; None reports nothing.
+        max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
+        halo: tile overlap in voxels; None takes the model's own.
+        backend: ``auto``, ``torch`` or ``openvino`` (as in ``pick_backend``).
+        ensemble: average the 8 flips of every tile (``self_ensemble``), 8x the time.
+        strength: 0..1, how much of the network's correction is applied (1: all of it).
+
+    Returns:
+        The output path.
+    """
     progress = progress or Progress()
     started = time.perf_counter()
     check_output_path(output_path, inputs=(input_path,))
@@ -173,7 +260,20 @@ def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
 def denoise_many(engine: Engine, pairs: list[tuple[Path, Path]], progress: Progress | None = None,
                  max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
                  on_result: Callable[[FileResult], None] | None = None) -> list[FileResult]:
-    """Denoise each (input, output) pair; a file that fails is reported and the rest go on."""
+    """Denoise each (input, output) pair; a file that fails is reported and the rest go on.
+
+    Args:
+        engine: from ``prepare_engine``, reused for every file.
+        pairs: (input path, output path) of each volume, in the order they are run.
+        progress: told each file's noise level and tiles done; None reports nothing.
+        max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
+        halo: tile overlap in voxels; None takes the model's own.
+        on_result: called with each file's result as soon as that file is done.
+
+    Returns:
+        One result per pair, in order; a file that raised any ``Exception`` has status ``failed`` and its message
+        (Ctrl-C still stops the batch).
+    """
     results = []
     for input_path, output_path in pairs:
         try:

@@ -15,7 +15,15 @@ FLIPS: tuple[tuple[int, ...], ...] = ((), (2,), (1,), (1, 2), (0,), (0, 2), (0, 
 def self_ensemble(run: Runner) -> Runner:
     """A runner that averages ``run`` over the 8 flips of its (Z, Y, X) input (or of each channel of a
     (C, Z, Y, X) one); works with any backend and with z-upscaling networks (flipping z of the input reverses z
-    of the output)."""
+    of the output).
+
+    Args:
+        run: the runner to average: a (Z, Y, X) or (C, Z, Y, X) normalised tile in, the network's output out.
+
+    Returns:
+        A runner taking what ``run`` takes, returning the float32 mean of the 8 outputs flipped back; it carries
+        ``run``'s ``input_channels``.
+    """
 
     def run_flipped(tile: np.ndarray) -> np.ndarray:
         total: np.ndarray | None = None

@@ -24,6 +24,14 @@ Runner = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Choice:
+    """A resolved precision and the device it runs on.
+
+    Attributes:
+        precision: ``fp32``, ``fp16`` or ``int8`` (never ``auto`` once resolved).
+        device: ``cpu`` or ``cuda`` (never ``auto`` once resolved).
+        note: a line for the user saying what ``auto`` chose; empty when nothing was chosen automatically.
+    """
+
     precision: str
     device: str
     note: str = ""
@@ -34,7 +42,21 @@ def cuda_available() -> bool:
 
 
 def resolve_choice(precision: str, device: str, has_cuda: bool | None = None) -> Choice:
-    """Apply the precision/device rules; ``auto`` picks a valid device and says which."""
+    """Apply the precision/device rules; ``auto`` picks a valid device and says which.
+
+    Args:
+        precision: ``fp32``, ``fp16`` or ``int8`` (``auto`` is resolved by ``choose_precision``, not here).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        has_cuda: whether a CUDA GPU is usable; None asks PyTorch (``cuda_available``).
+
+    Returns:
+        The precision and device that will run: FP16 on CUDA, INT8 on the CPU, FP32 on the requested device (on
+        ``auto``: CUDA when usable, else the CPU). ``note`` says what ``auto`` chose, empty for an explicit device.
+
+    Raises:
+        CTDenoiseError: an unknown precision or device; INT8 on CUDA; CUDA requested but not usable; FP16 on the
+            CPU, or FP16 without a CUDA GPU.
+    """
     if precision not in PRECISIONS or device not in DEVICES:
         raise CTDenoiseError(f"Unknown precision '{precision}' or device '{device}'.",
                              f"Precision: {', '.join(PRECISIONS)}; device: {', '.join(DEVICES)}.")
@@ -68,7 +90,14 @@ def _cpu_precision_hint() -> str:
 
 
 class TorchRunner:
-    """PyTorch eager execution in FP32 (CPU or CUDA) or FP16 weights and activations (CUDA)."""
+    """PyTorch eager execution in FP32 (CPU or CUDA) or FP16 weights and activations (CUDA).
+
+    Args:
+        module: the network, taking (N, C, Z, Y, X); moved to ``device`` and ``dtype`` and put in eval mode (in
+            place). Its ``input_channels`` attribute (default 1) is kept as the runner's.
+        device: the PyTorch device, ``cpu`` or ``cuda``.
+        dtype: weights' and activations' type, ``torch.float32`` or ``torch.float16``; outputs are float32.
+    """
 
     def __init__(self, module: torch.nn.Module, device: str, dtype: torch.dtype = torch.float32) -> None:
         self.device, self.dtype = torch.device(device), dtype
@@ -87,7 +116,19 @@ BACKENDS = choices(Backend)
 
 def pick_backend(choice: Choice, backend: str = "auto") -> str:
     """Which engine runs ``choice``: INT8 needs OpenVINO; FP16/CUDA needs PyTorch; FP32 on the CPU takes OpenVINO
-    when it is installed (measured 2-4x faster than PyTorch eager here) and PyTorch eager otherwise."""
+    when it is installed (measured 2-4x faster than PyTorch eager here) and PyTorch eager otherwise.
+
+    Args:
+        choice: the resolved precision and device.
+        backend: ``auto``, ``torch`` or ``openvino``.
+
+    Returns:
+        The engine that will run ``choice``: ``torch`` or ``openvino``.
+
+    Raises:
+        CTDenoiseError: an unknown backend; INT8 asked of ``torch`` or without OpenVINO installed; ``openvino``
+            asked on CUDA, or asked when it is not installed.
+    """
     from .openvino_backend import INSTALL_HINT, openvino_available
 
     if backend not in BACKENDS:
@@ -117,6 +158,9 @@ def make_runner(model: LoadedModel, choice: Choice, backend: str = "auto") -> Ru
         choice: the resolved precision and device.
         backend: ``auto``, ``torch`` or ``openvino``.
 
+    Returns:
+        A runner from a normalised tile to the network's output (see the module's docstring).
+
     Raises:
         CTDenoiseError: the backend cannot run ``choice``, or INT8 is asked of a model without a valid artefact.
     """
@@ -130,6 +174,10 @@ def runner_for(model: LoadedModel, choice: Choice, engine: str) -> Runner:
         model: a loaded model.
         choice: the resolved precision and device.
         engine: the backend ``pick_backend`` returned for ``choice``.
+
+    Returns:
+        A ``TorchRunner`` for ``torch``; for ``openvino`` an ``OpenVINORunner`` of the network converted now (FP32)
+        or of the model's INT8 IR artefact.
 
     Raises:
         CTDenoiseError: INT8 is asked of a model without a valid artefact.
@@ -147,5 +195,14 @@ def runner_for(model: LoadedModel, choice: Choice, engine: str) -> Runner:
 
 
 def describe_runner(choice: Choice, backend: str) -> str:
+    """How the engine runs, for the user: e.g. ``FP32 on CPU via OpenVINO``.
+
+    Args:
+        choice: the resolved precision and device.
+        backend: the engine ``pick_backend`` chose, ``torch`` or ``openvino`` (not ``auto``).
+
+    Returns:
+        The precision, device and engine in words.
+    """
     names = {Backend.TORCH: "PyTorch eager", Backend.OPENVINO: "OpenVINO"}
     return f"{choice.precision.upper()} on {choice.device.upper()} via {names[backend]}"

@@ -44,16 +44,39 @@ def openvino_available() -> bool:
 
 
 def dynamic_input_shape(channels: int = 1) -> Any:
+    """The input shape of a converted network: one volume, ``channels`` channels, Z, Y and X free.
+
+    Args:
+        channels: the network's input channels (1: a blind network, 2: image and noise level).
+
+    Returns:
+        The OpenVINO ``PartialShape`` ``[1, channels, -1, -1, -1]``.
+    """
     return import_openvino().PartialShape([1, channels, -1, -1, -1])
 
 
 def model_input_channels(model: Any) -> int:
-    """Input channels of an OpenVINO model of one of our networks (2: image and noise level)."""
+    """Input channels of an OpenVINO model of one of our networks (2: image and noise level).
+
+    Args:
+        model: an OpenVINO model whose first input is (N, C, Z, Y, X) with a static C.
+
+    Returns:
+        C, the length of the first input's second dimension.
+    """
     return int(model.inputs[0].get_partial_shape()[1].get_length())
 
 
 def convert_module(module: torch.nn.Module) -> Any:
-    """Trace a (N, C, Z, Y, X) network into an OpenVINO model with free Z, Y, X (a small example keeps it fast)."""
+    """Trace a (N, C, Z, Y, X) network into an OpenVINO model with free Z, Y, X (a small example keeps it fast).
+
+    Args:
+        module: the network; moved to the CPU in float32 and put in eval mode (in place). Its ``input_channels``
+            attribute (default 1) gives C.
+
+    Returns:
+        The OpenVINO model (not compiled), input shape ``[1, C, -1, -1, -1]``.
+    """
     ov = import_openvino()
     module = module.to("cpu", torch.float32).eval()
     channels = int(getattr(module, "input_channels", 1))
@@ -73,7 +96,19 @@ def _verified_bytes(artefact: Artefact) -> bytes:
 
 
 def read_ir(xml: Artefact, weights: Artefact) -> Any:
-    """Read an OpenVINO IR (.xml + .bin) after verifying the SHA-256 of both files."""
+    """Read an OpenVINO IR (.xml + .bin) after verifying the SHA-256 of both files.
+
+    Args:
+        xml: the IR's .xml file with its expected SHA-256.
+        weights: the IR's .bin file with its expected SHA-256.
+
+    Returns:
+        The OpenVINO model (not compiled), read from the verified bytes.
+
+    Raises:
+        CTDenoiseError: a file is missing, its SHA-256 differs from the expected one, or it changed while it was
+            being read.
+    """
     ov = import_openvino()
     xml_bytes, bin_bytes = _verified_bytes(xml), _verified_bytes(weights)
     tensor = ov.Tensor(np.frombuffer(bin_bytes, dtype=np.uint8).copy())
@@ -81,7 +116,15 @@ def read_ir(xml: Artefact, weights: Artefact) -> Any:
 
 
 def write_ir(model: Any, xml_path: Path) -> tuple[Path, Path]:
-    """Save ``model`` as ``xml_path`` + ``.bin`` (weights stored as they are: no FP16 compression of FP32)."""
+    """Save ``model`` as ``xml_path`` + ``.bin`` (weights stored as they are: no FP16 compression of FP32).
+
+    Args:
+        model: an OpenVINO model of one of our networks; its input is reshaped (in place) to free Z, Y, X first.
+        xml_path: where the .xml goes; the .bin is written beside it with the same stem.
+
+    Returns:
+        The paths of the .xml and the .bin.
+    """
     ov = import_openvino()
     model.reshape({model.inputs[0]: dynamic_input_shape(model_input_channels(model))})
     ov.save_model(model, str(xml_path), compress_to_fp16=False)
@@ -89,12 +132,27 @@ def write_ir(model: Any, xml_path: Path) -> tuple[Path, Path]:
 
 
 def ir_checksums(xml_path: Path) -> dict[str, str]:
+    """The SHA-256 of an IR's two files.
+
+    Args:
+        xml_path: the IR's .xml; its .bin is beside it with the same stem.
+
+    Returns:
+        File name (without folder) to SHA-256 (lower-case hex), for the .xml and the .bin.
+    """
     return {path.name: sha256_of(path) for path in (xml_path, xml_path.with_suffix(".bin"))}
 
 
 class OpenVINORunner:
     """Runs an OpenVINO model on one normalised (Z, Y, X) tile at a time; FP32 (``precision_hint='f32'``) or as the
-    IR says (an NNCF INT8 IR runs its quantized convolutions in INT8, with VNNI where the CPU has it)."""
+    IR says (an NNCF INT8 IR runs its quantized convolutions in INT8, with VNNI where the CPU has it).
+
+    Args:
+        model: the OpenVINO model (``convert_module`` or ``read_ir``), input (1, C, Z, Y, X); compiled for the CPU
+            once per tile shape.
+        threads: CPU inference threads; None (or 0) takes PyTorch's ``torch.get_num_threads()``.
+        max_shapes: how many compiled tile shapes are kept (least recently used dropped first).
+    """
 
     def __init__(self, model: Any, threads: int | None = None, max_shapes: int = MAX_COMPILED_SHAPES) -> None:
         self.ov = import_openvino()
