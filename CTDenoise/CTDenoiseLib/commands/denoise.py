@@ -91,13 +91,13 @@ def run_batch(args: argparse.Namespace, progress) -> int:
     from ..errors import CTDenoiseError
     from ..inference.pipeline import denoise_many, prepare_engine
     from ..io.batch import Rank, expand_inputs, output_names
+    from ..io.volumes import check_parent_writable
 
     output_dir = Path(args.output)
     if output_dir.exists() and not output_dir.is_dir():
         raise CTDenoiseError(f"With several inputs OUTPUT must be a folder; '{output_dir}' is a file.",
                              "Give a folder (it is created if missing).")
-    if not output_dir.parent.is_dir():
-        raise CTDenoiseError(f"Parent folder of '{output_dir}' does not exist.", "Create it or choose another OUTPUT.")
+    check_parent_writable(output_dir)
     output_dir.mkdir(exist_ok=True)
     inputs = expand_inputs(args.input)
     rank = Rank.from_environment()

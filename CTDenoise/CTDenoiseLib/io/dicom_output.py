@@ -27,7 +27,7 @@ from .. import __version__
 from ..errors import CTDenoiseError
 from .atomic import atomic_write
 from .file_modes import apply_default_mode, current_umask
-from .volumes import Volume
+from .volumes import Volume, check_parent_writable
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 LO_MAX = 64  # characters of a DICOM LO value (Series Description)
@@ -122,11 +122,7 @@ def check_output_folder(output_dir: str | os.PathLike, input_dir: str | os.PathL
     if resolved_output == resolved_input or resolved_input in resolved_output.parents:
         raise CTDenoiseError(f"DICOM output '{output_dir}' is inside the input series folder '{input_dir}'.",
                              "Choose a folder outside the input; the input folder is never modified.")
-    parent = output_dir.parent if str(output_dir.parent) else Path(".")
-    if not parent.is_dir():
-        raise CTDenoiseError(f"Parent folder of '{output_dir}' does not exist.", "Create it or choose another OUTPUT.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise CTDenoiseError(f"Folder '{parent}' is not writable.", "Choose an OUTPUT folder you can write to.")
+    check_parent_writable(output_dir)
     return output_dir
 
 

@@ -129,6 +129,27 @@ def _guarded_read(path: Path, read: Callable[[], Any]) -> Any:
                              "Supported: NRRD, NIfTI, MHA/MHD, or a DICOM series folder.") from error
 
 
+def check_parent_writable(path: str | os.PathLike) -> Path:
+    """The folder ``path`` would be created in, refused in one line if it is missing or not writable.
+
+    Args:
+        path: an output file or folder to be created.
+
+    Returns:
+        The parent folder (``.`` for a bare name).
+
+    Raises:
+        CTDenoiseError: the parent folder does not exist or is not writable.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CTDenoiseError(f"Output folder '{parent}' does not exist.", "Create it or choose another output path.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CTDenoiseError(f"Output folder '{parent}' is not writable.", "Choose a folder you can write to.")
+    return parent
+
+
 def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
     """Fail before any work if OUTPUT cannot be written or would overwrite an input."""
     path = Path(path)
@@ -139,11 +160,7 @@ def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, 
         if Path(source).exists() and path.exists() and os.path.samefile(source, path):
             raise CTDenoiseError(f"Output '{path}' is the input file.",
                                  "Choose another output path; inputs are never overwritten.")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise CTDenoiseError(f"Output folder '{parent}' does not exist.", "Create it or choose another output path.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise CTDenoiseError(f"Output folder '{parent}' is not writable.", "Choose a folder you can write to.")
+    check_parent_writable(path)
     if path.is_dir():
         raise CTDenoiseError(f"Output '{path}' is a folder.", "Give a file name such as out.nrrd.")
     return path
