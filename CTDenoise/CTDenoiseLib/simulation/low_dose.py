@@ -71,8 +71,7 @@ class DoseSimulation:
     kernel: str = "hann"  # window of the ramp filter: one of KERNELS
 
     def __post_init__(self) -> None:
-        if self.kernel not in KERNELS:
-            raise CTDenoiseError(f"Unknown reconstruction kernel '{self.kernel}'.", f"Use one of {', '.join(KERNELS)}.")
+        _check_kernel(self.kernel)
         if not 0.0 < self.dose < 1.0:
             raise CTDenoiseError(f"Dose fraction must be between 0 and 1 (exclusive), got {self.dose}.",
                                  "Use e.g. --dose 0.1 for 10 % of the original dose.")
@@ -84,6 +83,25 @@ class DoseSimulation:
         return asdict(self)
 
 
+def _check_kernel(kernel: str) -> None:
+    if kernel not in KERNELS:
+        raise CTDenoiseError(f"Unknown reconstruction kernel '{kernel}'.", f"Use one of {', '.join(KERNELS)}.")
+
+
+def _square_pixel_mm(volume: Volume) -> float:
+    """The in-plane pixel size in mm, refused where x and y spacing differ by more than 1 %."""
+    spacing_x, spacing_y = volume.spacing[0], volume.spacing[1]
+    if abs(spacing_x - spacing_y) > 0.01 * spacing_x:
+        raise CTDenoiseError(f"Pixels are not square ({spacing_x:.4g} x {spacing_y:.4g} mm).",
+                             "Resample the volume to square pixels first.")
+    return spacing_x
+
+
+def _attenuation(hu: torch.Tensor, pixel_mm: float) -> torch.Tensor:
+    """Attenuation per pixel length; values below air (scanner padding) count as air."""
+    return MU_WATER_PER_MM * torch.clamp(1.0 + hu / 1000.0, min=0.0) * pixel_mm
+
+
 def _ramp_filter(size: int, kernel: str = "hann") -> torch.Tensor:
     """Ramp filter times the ``kernel``'s window, in the frequency domain, for a zero-padded row of ``size``."""
     frequencies = torch.fft.rfftfreq(size)
@@ -91,10 +109,9 @@ def _ramp_filter(size: int, kernel: str = "hann") -> torch.Tensor:
         window = 0.5 * (1.0 + torch.cos(2.0 * math.pi * frequencies))  # 0 at Nyquist
     elif kernel == "shepp-logan":
         window = torch.sinc(frequencies)  # 2/pi at Nyquist
-    elif kernel == "ram-lak":
-        window = torch.ones_like(frequencies)
     else:
-        raise CTDenoiseError(f"Unknown reconstruction kernel '{kernel}'.", f"Use one of {', '.join(KERNELS)}.")
+        _check_kernel(kernel)
+        window = torch.ones_like(frequencies)  # ram-lak
     return frequencies * window
 
 
@@ -227,8 +244,7 @@ def simulate_low_dose_hu(hu: np.ndarray, pixel_mm: float, settings: DoseSimulati
     with torch.no_grad():
         for start in range(0, depth, batch):
             chunk = torch.from_numpy(np.asarray(hu[start:start + batch], dtype=np.float32))
-            # Attenuation per pixel length; values below air (scanner padding) count as air.
-            mu = MU_WATER_PER_MM * torch.clamp(1.0 + chunk / 1000.0, min=0.0) * pixel_mm
+            mu = _attenuation(chunk, pixel_mm)
             p = _line_integrals(mu, coarse, coarse_beam, beam.detector)
             noise = torch.randn(p.shape, generator=generator) * _noise_std(p, settings)
             noise_mu = beam.filtered_backproject(noise, kernel=settings.kernel)
@@ -290,12 +306,8 @@ def simulate_volume(volume: Volume, settings: DoseSimulation, slice_thickness_mm
     Raises:
         CTDenoiseError: the pixels are not square.
     """
-    spacing_x, spacing_y = volume.spacing[0], volume.spacing[1]
-    if abs(spacing_x - spacing_y) > 0.01 * spacing_x:
-        raise CTDenoiseError(f"Pixels are not square ({spacing_x:.4g} x {spacing_y:.4g} mm).",
-                             "Resample the volume to square pixels first.")
     hu = volume.array
-    low = simulate_low_dose_hu(hu, spacing_x, settings, on_slice)
+    low = simulate_low_dose_hu(hu, _square_pixel_mm(volume), settings, on_slice)
     outside = (hu < -1024) | (hu > 3071)
     low[outside] = hu[outside]
     result = volume.with_array(low)
@@ -323,19 +335,15 @@ def scanner_image(volume: Volume, kernel: str = "hann", views: int = DoseSimulat
     """
     from ..hu import to_int16_hu
 
-    if kernel not in KERNELS:
-        raise CTDenoiseError(f"Unknown reconstruction kernel '{kernel}'.", f"Use one of {', '.join(KERNELS)}.")
-    pixel_mm = volume.spacing[0]
-    if abs(volume.spacing[0] - volume.spacing[1]) > 0.01 * pixel_mm:
-        raise CTDenoiseError(f"Pixels are not square ({volume.spacing[0]:.4g} x {volume.spacing[1]:.4g} mm).",
-                             "Resample the volume to square pixels first.")
+    _check_kernel(kernel)
+    pixel_mm = _square_pixel_mm(volume)
     depth, height, width = volume.array.shape
     beam = ParallelBeam(height, width, views)
     result = np.empty(volume.array.shape, dtype=np.float32)
     with torch.no_grad():
         for start in range(0, depth, batch):
             chunk = torch.from_numpy(np.asarray(volume.array[start:start + batch], dtype=np.float32))
-            mu = MU_WATER_PER_MM * torch.clamp(1.0 + chunk / 1000.0, min=0.0) * pixel_mm
+            mu = _attenuation(chunk, pixel_mm)
             reconstructed = beam.filtered_backproject(beam.forward_project(mu), kernel=kernel)
             # A ramp filter sampled with zero at zero frequency leaves each slice a small constant offset (-6 to
             # -9 HU); restore each slice's mean attenuation, as a scanner's calibration does.
