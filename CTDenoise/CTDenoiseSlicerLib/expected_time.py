@@ -54,7 +54,7 @@ def expected_seconds(table: SpeedTable, model: str, path: ExecutionPath, voxels:
 
 def expected_time_text(table: SpeedTable, model: str, path: ExecutionPath, voxels: int,
                        self_ensemble: bool = False) -> str:
-    """One line for the panel, e.g. ``Expected: about 25 s (STResNet INT8 on the CPU (OpenVINO)); ...``.
+    """One line for the panel, e.g. ``Expected: about 24 s (STResNet INT8 on the CPU (OpenVINO)); ...``.
 
     Args:
         table: the measured speeds.

@@ -1,9 +1,11 @@
 """The shipped models denoise a real chest CT they never saw (LIDC-IDRI-0003) at simulated 10 % dose.
 
 Same measurement as `ctdenoise demo ../shared/data/lidc/LIDC-IDRI-0003/image.nrrd` (window -1024..1900 HU,
-scanner padding excluded). The CPU-trained shipped models reach +4.65 (STResNet) and +5.2 dB (SRResNet) there with
-this test's noise realisation (seed 11); the project's target is +5 dB. SRResNet is held to it, STResNet (sized
-for CPU speed, short of it) to its level; both floors guard against regressions.
+scanner padding excluded). With this test's noise realisation (seed 11) SRResNet reaches +5.2 dB and the
+noise-conditioned STResNet +4.48 dB: SRResNet is held to the project's +5 dB, STResNet (trained across doses and
+kernels, a little below SRResNet in this one soft-kernel regime) to its level. The second test holds STResNet to
+what it was retrained for: noise of a sharp (ramp, lung/bone-like) kernel, where the previous STResNet was 6 dB
+behind non-local means.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from CTDenoiseLib.evaluation.battery import NLM, classical_methods, model_methods, run_battery
+from CTDenoiseLib.evaluation.battery_grid import NATIVE, Grid
+from CTDenoiseLib.evaluation.classical_denoisers import DiffusionSettings, NlmSettings
 from CTDenoiseLib.evaluation.metrics import psnr, ssim
 from CTDenoiseLib.inference.tiled import denoise_hu
 from CTDenoiseLib.io.volumes import read_volume
@@ -28,7 +33,7 @@ def lidc_0003():
     return normal.array, low.array
 
 
-@pytest.mark.parametrize("name, floor_db", [("stresnet", 4.5), ("srresnet", 5.0)])
+@pytest.mark.parametrize("name, floor_db", [("stresnet", 4.3), ("srresnet", 5.0)])
 def test_psnr_gain_on_an_unseen_patient(name: str, floor_db: float, lidc_0003) -> None:
     normal, low = lidc_0003
     model = load_model(name)
@@ -37,3 +42,14 @@ def test_psnr_gain_on_an_unseen_patient(name: str, floor_db: float, lidc_0003) -
     gain = psnr(normal, denoised, mask=mask) - psnr(normal, low, mask=mask)
     assert gain >= floor_db, f"{name}: PSNR gain {gain:.2f} dB"
     assert ssim(normal, denoised, mask=mask) > ssim(normal, low, mask=mask)
+
+
+def test_stresnet_beats_non_local_means_on_sharp_kernel_noise() -> None:
+    grid = Grid(cases={"LIDC-IDRI-0003": str(shared_path("lidc/LIDC-IDRI-0003/image.nrrd"))}, doses=[0.1],
+                thicknesses=[NATIVE], pixels=[NATIVE], exposure_control=[True], kernels=["ram-lak"])
+    methods = {NLM: classical_methods(NlmSettings(), DiffusionSettings())[NLM],
+               **model_methods(["stresnet"], ["fp32"])}
+    rows = {row["method"]: row for row in run_battery(grid, methods, log=lambda _: None)}
+    network, nlm = rows["stresnet FP32"], rows[NLM]
+    assert network["psnr_db"] >= nlm["psnr_db"] + 0.3, (network["psnr_db"], nlm["psnr_db"])
+    assert network["ssim"] >= nlm["ssim"], (network["ssim"], nlm["ssim"])
