@@ -175,7 +175,7 @@ def test_the_panel_says_what_auto_will_run_and_how_long_before_the_click(fake) -
     widget._parameterNode.inputVolume = volume
     widget._updateChoices()
     assert "INT8 on the CPU (OpenVINO)" in widget.ui.deviceInfoLabel.text
-    assert "about 25 s" in widget.ui.expectedTimeLabel.text and "estimate" in widget.ui.expectedTimeLabel.text
+    assert "about 24 s" in widget.ui.expectedTimeLabel.text and "estimate" in widget.ui.expectedTimeLabel.text
 
 
 def test_reload_forgets_the_helper_package_first(fake) -> None:
