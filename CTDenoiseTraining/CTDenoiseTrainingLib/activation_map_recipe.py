@@ -4,7 +4,7 @@ classifier's activation map of the normal-dose patch, so that small lesions coun
 Two variants (``ActivationMapOptions.variant``):
 
 - ``multiply`` (the paper's): train on pairs (low dose x map, normal dose x map), in the network's normalised
-  intensities;
+  intensities (a noise-conditioned network's noise-level channel is not multiplied);
 - ``weight``: train on the plain pairs with the per-voxel loss weighted by ``floor + (1 - floor) x map``.
 
 Maps: the classifier's CAM (``lesion_classifier.LesionCNN.cam``) of every axial slice of the normal-dose patch
@@ -54,6 +54,13 @@ def activation_maps(classifier: LesionCNN, normal_hu: torch.Tensor) -> torch.Ten
     return maps.reshape(n, z, 1, y, x).permute(0, 2, 1, 3, 4)
 
 
+def masked_input(low: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """The low-dose input times the maps; a noise-conditioned network's noise-level channel (channel 1) is kept:
+    it states the noise of the scan the patch came from, which the map scales down but does not change in kind,
+    and at inference the network sees unmasked scans with that level."""
+    return torch.cat([low[:, :1] * maps, low[:, 1:]], dim=1)
+
+
 def map_weighted_l1(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Sum of weight x |error| over the sum of the weights."""
     return (weights * (prediction - target).abs()).sum() / weights.sum().clamp_min(1e-12)
@@ -86,7 +93,7 @@ class ActivationMapRecipe:
         maps = activation_maps(self.classifier.to(device), self.denormalise(normal)).to(normal.dtype)
         self.mean_map = float(maps.mean())
         if self.options.variant == "multiply":
-            loss = loss_function(network(low * maps), normal * maps)
+            loss = loss_function(network(masked_input(low, maps)), normal * maps)
         else:
             weights = self.options.floor + (1.0 - self.options.floor) * maps
             loss = map_weighted_l1(network(low), normal, weights)

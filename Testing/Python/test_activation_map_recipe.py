@@ -78,6 +78,16 @@ def test_multiply_variant_feeds_the_network_low_dose_times_the_map():
     assert recipe.card()["variant"] == "multiply" and "mean_activation_map" in recipe.terms()
 
 
+def test_multiply_variant_keeps_the_noise_level_channel_of_a_noise_conditioned_network():
+    from CTDenoiseTrainingLib.activation_map_recipe import masked_input
+
+    image, level = torch.rand(2, 1, 3, 8, 8), torch.full((2, 1, 3, 8, 8), 0.4)
+    maps = torch.rand(2, 1, 3, 8, 8)
+    masked = masked_input(torch.cat([image, level], dim=1), maps)
+    torch.testing.assert_close(masked[:, :1], image * maps)
+    torch.testing.assert_close(masked[:, 1:], level)
+
+
 def test_weight_variant_feeds_the_plain_low_dose():
     network, low, _, recipe = _step("weight")
     torch.testing.assert_close(network.seen[0], low)
@@ -111,6 +121,10 @@ def test_train_runs_the_activation_map_recipe_end_to_end_and_records_it(tmp_path
               "--cache-dir", str(tmp_path / "cache")]
     recipe = ["--recipe", "activation-map", "--lesion-classifier", classifier, "--lesion-classifier-features", "8"]
     assert main([*common, *recipe, "--name", "am", "--run-dir", str(tmp_path / "am")]) == 0
+    # A noise-conditioned network (two input channels) fine-tunes with the recipe too.
+    assert main([*common, *recipe, "--noise-input", "--name", "am-nc", "--run-dir", str(tmp_path / "am-nc")]) == 0
+    card_nc = json.loads((tmp_path / "am-nc" / "am-nc.card.json").read_text())
+    assert card_nc["training"]["config"]["noise_input"] and card_nc["training"]["recipe"]["name"] == "activation-map"
     assert main([*common, "--name", "plain", "--run-dir", str(tmp_path / "plain")]) == 0
 
     def final(run: Path) -> dict:
@@ -129,14 +143,15 @@ def test_train_runs_the_activation_map_recipe_end_to_end_and_records_it(tmp_path
     assert len(card["classifier_sha256"]) == 64
 
 
-def test_activation_map_recipe_refuses_a_missing_classifier_and_noise_input(tmp_path) -> None:
+def test_activation_map_recipe_refuses_a_missing_classifier_and_slice_upscaling(tmp_path) -> None:
     import pytest
 
     from CTDenoiseTrainingLib.config import TrainConfig
 
     for bad, message in (({}, "needs lesion_classifier"),
                          ({"lesion_classifier": str(tmp_path / "none.safetensors")}, "is not a readable file"),
-                         ({"lesion_classifier": _classifier(tmp_path), "noise_input": True}, "no noise_input"),
+                         ({"lesion_classifier": _classifier(tmp_path), "z_upscale": 2, "patch": [16, 64, 64]},
+                          "needs z_upscale 1"),
                          ({"lesion_classifier": _classifier(tmp_path), "activation_map_variant": "x"}, "variant")):
         with pytest.raises(ValueError, match=message):
             TrainConfig.from_dict({"recipe": "activation-map", **bad})

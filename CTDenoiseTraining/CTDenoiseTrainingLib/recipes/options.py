@@ -84,9 +84,9 @@ class ActivationMapOptions:
 def activation_map_problems(config) -> list[str]:
     """What is wrong with the activation-map keys of a ``TrainConfig`` whose recipe is activation-map."""
     problems = []
-    if config.z_upscale != 1 or config.noise_input:
-        problems.append("the activation-map recipe needs z_upscale 1 and no noise_input (its maps and lesion "
-                        "classifier are one-channel, of the normal-dose slices)")
+    if config.z_upscale != 1:
+        problems.append("the activation-map recipe needs z_upscale 1 (its maps are of the normal-dose slices, "
+                        "which must match the input's)")
     path = Path(config.lesion_classifier) if config.lesion_classifier else None
     if path is None:
         problems.append("the activation-map recipe needs lesion_classifier (--lesion-classifier): a lesion "
