@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import shared_path
 
 from CTDenoiseLib.cli import main
 from CTDenoiseTrainingLib.lesion_classifier_fit import wilson_interval
+
+from conftest import shared_path
 
 
 def test_wilson_interval_matches_the_textbook_values() -> None:
