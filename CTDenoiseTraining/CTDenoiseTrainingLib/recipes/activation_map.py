@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from CTDenoiseLib.models.registry import sha256_of
+
 from ..activation_map_recipe import ActivationMapRecipe
 from ..lesion_patches import load_classifier
 from ..patches import PatchBatches
-from .teacher import sha256_of
 
 
 def make_activation_map(config, dataset: PatchBatches, log: Callable[[str], None]) -> ActivationMapRecipe:

@@ -11,7 +11,6 @@ goes into checkpoints (a resumed run reuses it, checked) and into the model card
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +21,7 @@ from torch import nn
 
 from CTDenoiseLib.io.atomic import atomic_write
 from CTDenoiseLib.models import ModelConfig, build_model
+from CTDenoiseLib.models.registry import sha256_of
 
 from ..distributed import Context, barrier
 from ..patches import PatchBatches
@@ -41,10 +41,6 @@ def reconstruct_without_skip(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     features = model.head(x)
     features = features + model.body(model.blocks(features))
     return model.tail(features)
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def build_teacher(model_config: ModelConfig, seed: int) -> nn.Module:
