@@ -58,11 +58,16 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
+def checkpoint_folder(folder: Path, step: int) -> Path:
+    """Where the checkpoint of ``step`` lives in a run's ``checkpoints`` folder."""
+    return Path(folder) / f"step-{step:08d}"
+
+
 def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     state: dict, keep: int = 2) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"step-{step:08d}"
-    with atomic_write(target, folder / f".step-{step:08d}.partial") as partial:
+    target = checkpoint_folder(folder, step)
+    with atomic_write(target, folder / f".{target.name}.partial") as partial:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
         save_file(_plain(model.state_dict()), str(partial / "model.safetensors"))
