@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 DEVICES = choices(Device)
 ON_OFF_AUTO = ("auto", "on", "off")
-NOISE_INPUT_RECIPES = (PLAIN, ACTIVATION_MAP)  # the recipes whose batches carry the noise-level channel
+NOISE_INPUT_RECIPES = (PLAIN, ACTIVATION_MAP, TEACHER_STUDENT)  # recipes whose batches carry the noise level
 
 
 @dataclass

@@ -83,6 +83,20 @@ def test_teacher_student_resumes_exactly_and_records_teacher_and_feature_network
     assert not _same_weights(_final(tmp_path / "plain"), _final(tmp_path / "straight"))
 
 
+def test_teacher_student_trains_a_noise_conditioned_student_against_a_blind_teacher(crops, tmp_path) -> None:
+    common = _teacher_student(crops, tmp_path)
+    assert main([*common, "--noise-input", "--name", "tsnc", "--run-dir", str(tmp_path / "nc")]) == 0
+    card = json.loads((tmp_path / "nc" / "tsnc.card.json").read_text())
+    assert card["training"]["config"]["noise_input"]
+    assert card["training"]["recipe"]["teacher"]["input"].startswith("normal dose only")
+    teacher = load_file(str(tmp_path / "nc" / "teacher.safetensors"))
+    student = load_file(str(_final(tmp_path / "nc")))
+    first = next(k for k in student if k.startswith("head") and k.endswith("weight"))
+    assert student[first].shape[1] == 2 and teacher[first].shape[1] == 1  # image + level vs image only
+    row = json.loads((_final(tmp_path / "nc").parent / "state.json").read_text())["history"][-1]
+    assert row["loss_consistency"] > 0 and 0 < row["loss_contrastive"] < 1
+
+
 def test_teacher_student_resume_refuses_another_contrastive_weight(crops, tmp_path, capsys) -> None:
     common = _teacher_student(crops, tmp_path)
     assert main([*common, "--run-dir", str(tmp_path / "run"), "--stop-after", "2"]) == 0

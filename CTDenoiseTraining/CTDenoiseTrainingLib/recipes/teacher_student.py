@@ -13,6 +13,7 @@ it exports, quantizes and denoises through the existing paths.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -65,7 +66,7 @@ class TeacherStudent:
         loss = pixel + self.consistency_weight * consistency
         terms = {"pixel": pixel, "consistency": consistency}
         if self.space is not None and self.contrastive_weight > 0:
-            contrastive = contrastive_loss(self.space, prediction.float(), normal, low)
+            contrastive = contrastive_loss(self.space, prediction.float(), normal, low[:, :1])  # image channel
             loss = loss + self.contrastive_weight * contrastive
             terms["contrastive"] = contrastive
         optimizer.zero_grad(set_to_none=True)
@@ -118,9 +119,14 @@ def make_teacher_student(config, model: torch.nn.Module, dataset: PatchBatches, 
         log: where progress lines go.
     """
     check_layers(model, config.consistency_layers)
-    teacher, teacher_card = obtain_teacher(config.model_config(), run_dir, config.teacher_weights, dataset,
+    # The teacher reads normal dose, which has no noise level to give: a noise-conditioned student gets a blind
+    # teacher of the same size (the compared features have the same shapes; only the first convolution differs).
+    teacher_config = replace(config.model_config(), noise_input=False)
+    teacher, teacher_card = obtain_teacher(teacher_config, run_dir, config.teacher_weights, dataset,
                                            config.teacher_steps, config.learning_rate, context, config.seed,
                                            reuse_teacher, log)
+    if config.noise_input:
+        teacher_card = {**teacher_card, "input": "normal dose only (blind; the student also gets the noise level)"}
     space = None
     if config.contrastive_weight > 0:
         space = make_feature_space(config.feature_network, teacher, config.consistency_layers,
