@@ -90,6 +90,7 @@ def export_checkpoint(run_dir: Path, step: int, export_dir: Path, name: str | No
     if config.recipe != "plain" and state.get("recipe"):
         card["training"]["recipe"] = {"name": config.recipe, **state["recipe"]}
     name = name or config.name
+    card["name"] = name
     log(f"exporting step {step} of {run_dir} as {name} (halo {halo})")
     result = export_model(module, config.model_config(), card, Path(export_dir), name,
                           [case.normal for case in train_cases],

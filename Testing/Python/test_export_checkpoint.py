@@ -41,7 +41,7 @@ def test_a_kept_checkpoint_is_exported_with_its_validation_and_reason(tmp_path, 
     validated = next(row for row in state["history"] if row["step"] == 2 and "psnr_db" in row)
     assert card["metrics"]["validation"]["psnr_db"] == validated["psnr_db"]
     assert card["training"]["selection"] == {"chosen_step": 2, "rule": "fixed step budget", "validated_in_run": True}
-    assert card["metrics"]["validation"]["last_step"] == 4
+    assert card["metrics"]["validation"]["last_step"] == 4 and card["name"] == "tiny-2"
 
 
 def test_a_step_that_was_not_kept_is_refused_in_one_line(tmp_path, capsys) -> None:
