@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .device_options import Precision
 
-TITLES = {"stresnet": "STResNet", "srresnet": "SRResNet"}
+TITLES = {"stresnet": "STResNet", "srresnet": "SRResNet", "stresnet-am": "STResNet (activation-map fine-tuned)"}
 
 
 @dataclass(frozen=True)

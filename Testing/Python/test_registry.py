@@ -13,18 +13,21 @@ from CTDenoiseLib.models import receptive_field_radius
 from CTDenoiseLib.models.files import load_model
 from CTDenoiseLib.models.registry import SHIPPED_DIR, find_model, read_registry, sha256_of
 
-SHIPPED = ("srresnet", "stresnet")
+SHIPPED_ARCHITECTURES = {"srresnet": "srresnet", "stresnet": "stresnet", "stresnet-am": "stresnet"}
+SHIPPED = tuple(SHIPPED_ARCHITECTURES)
+DEFAULTS = ("srresnet", "stresnet")  # one per network; every other shipped model is an alternative
 
 
-def test_shipped_registry_lists_both_networks_with_matching_hashes() -> None:
+def test_shipped_registry_lists_every_network_with_matching_hashes() -> None:
     entries = {entry.name: entry for entry in read_registry(SHIPPED_DIR / "registry.json")}
-    assert set(SHIPPED) <= set(entries)
+    assert set(SHIPPED) == set(entries)
     for name in SHIPPED:
         entry = entries[name]
         assert sha256_of(entry.weights.path) == entry.weights.sha256
         assert sha256_of(entry.card.path) == entry.card.sha256
         card = entry.read_card()
-        assert card["config"]["architecture"] == name
+        assert card["config"]["architecture"] == SHIPPED_ARCHITECTURES[name]
+        assert name in DEFAULTS or "not the default" in card.get("note", ""), f"{name}: an alternative says so"
         for key in ("hu_normalization", "training", "metrics", "inference", "parameters", "macs_per_voxel"):
             assert key in card, f"{name} card lacks {key}"
         assert card["training"]["command"].startswith("ctdenoise train")

@@ -41,8 +41,10 @@ def summarise(entry) -> dict:
                f"{card.get('macs_per_voxel', 0) / 1e3:.0f}k MAC/voxel; "
                f"trained on {card.get('training', {}).get('summary', 'unknown data')}")
     if "validation_psnr_gain_db" in metrics:
-        summary += (f"; validation PSNR +{metrics['validation_psnr_gain_db']:.2f} dB at "
+        summary += (f"; validation PSNR {metrics['validation_psnr_gain_db']:+.2f} dB at "
                     f"{card['training'].get('dose')} dose")
+    if card.get("note"):
+        summary += f". {card['note']}"
     return {"name": entry.name, "architecture": config.get("architecture"),
             "precisions": [precision for precision in PRECISIONS if precision not in unavailable],
             "unavailable": unavailable,
