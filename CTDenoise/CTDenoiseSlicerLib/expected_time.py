@@ -8,7 +8,7 @@ the selected volume's voxel count. A computer with more cores is usually faster;
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .device_options import ExecutionPath
@@ -23,6 +23,11 @@ SELF_ENSEMBLE_FACTOR = 8  # every tile in its 8 mirror images
 class SpeedTable:
     voxels_per_second: dict[tuple[str, str, str, str], float]  # (model, precision, engine, device) -> voxels/s
     machine: str
+    same_network: dict[str, str] = field(default_factory=dict)  # model -> the measured model it has the network of
+
+    def measured_model(self, model: str) -> str:
+        """The model whose rows stand for ``model`` (itself, or the measured one with the same network)."""
+        return self.same_network.get(model, model)
 
     @classmethod
     def load(cls, path: Path = TABLE) -> "SpeedTable":
@@ -32,7 +37,7 @@ class SpeedTable:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         rates = {(row["model"], row["precision"], row["engine"], row["device"]): row["voxels"] / row["seconds"]
                  for row in data["rows"]}
-        return cls(rates, data["machine"])
+        return cls(rates, data["machine"], dict(data.get("same_network", {})))
 
 
 def expected_seconds(table: SpeedTable, model: str, path: ExecutionPath, voxels: int,
@@ -46,7 +51,7 @@ def expected_seconds(table: SpeedTable, model: str, path: ExecutionPath, voxels:
         voxels: the volume's voxel count.
         self_ensemble: 8 passes per tile.
     """
-    rate = table.voxels_per_second.get((model, path.precision, path.engine, path.device))
+    rate = table.voxels_per_second.get((table.measured_model(model), path.precision, path.engine, path.device))
     if rate is None or voxels <= 0:
         return None
     return voxels / rate * (SELF_ENSEMBLE_FACTOR if self_ensemble else 1)
@@ -67,5 +72,7 @@ def expected_time_text(table: SpeedTable, model: str, path: ExecutionPath, voxel
     seconds = expected_seconds(table, model, path, voxels, self_ensemble)
     if seconds is None:
         return f"Expected time: not measured for {title} {path.describe()}."
+    measured = table.measured_model(model)
+    proxy = f", measured with {TITLES.get(measured, measured)}, the same network," if measured != model else ""
     return (f"Expected: about {format_duration(seconds)} for {voxels / 1e6:.1f} M voxels with {title} "
-            f"{path.describe()}, plus a few seconds to start (estimate from measurements on {table.machine}).")
+            f"{path.describe()}, plus a few seconds to start (estimate from measurements{proxy} on {table.machine}).")

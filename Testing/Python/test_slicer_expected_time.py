@@ -43,3 +43,11 @@ def test_the_line_says_it_is_an_estimate_from_measurements() -> None:
     assert "estimate from measurements on 2 cores" in text
     gpu = expected_time_text(table, "stresnet", ExecutionPath("fp16", "cuda", "torch"), FULL)
     assert "not measured" in gpu
+
+
+def test_a_model_with_a_measured_models_network_takes_its_rows_and_says_so() -> None:
+    table = SpeedTable.load()
+    int8 = ExecutionPath("int8", "cpu", "openvino")
+    assert expected_seconds(table, "stresnet-am", int8, FULL) == pytest.approx(24.4)
+    text = expected_time_text(table, "stresnet-am", int8, FULL)
+    assert text.startswith("Expected: about 24 s") and "measured with STResNet, the same network" in text
