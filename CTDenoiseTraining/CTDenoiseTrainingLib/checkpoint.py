@@ -86,6 +86,12 @@ def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: 
     return target
 
 
+def kept_steps(folder: Path) -> list[int]:
+    """The steps of the checkpoints kept in a run's ``checkpoints`` folder, oldest first."""
+    return sorted(int(path.name.split("-")[1]) for path in Path(folder).glob("step-*")
+                  if (path / "model.safetensors").is_file())
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
     pointer = folder / LATEST
     if not pointer.is_file():

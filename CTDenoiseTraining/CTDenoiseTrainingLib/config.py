@@ -19,6 +19,7 @@ from .recipes.options import ActivationMapOptions, TeacherStudentOptions, Unpair
 
 if TYPE_CHECKING:
     from CTDenoiseLib.models import ModelConfig
+    from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 DEVICES = choices(Device)
@@ -169,6 +170,25 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
         from CTDenoiseLib.models import ModelConfig
 
         return ModelConfig(self.architecture, self.features, self.blocks, self.z_upscale, self.noise_input)
+
+    def dose_simulation(self) -> DoseSimulation:
+        """The simulator settings of this run's low-dose data (dose, photons, electronic noise, seed)."""
+        from CTDenoiseLib.simulation.low_dose import DoseSimulation
+
+        return DoseSimulation(dose=self.dose, photons=self.photons, electronic_noise=self.electronic_noise,
+                              seed=self.seed)
+
+    def simulation_cache(self, run_dir: Path) -> Path:
+        """Where simulated low-dose volumes are cached: ``cache_dir``, else ``simulation-cache`` beside the run.
+
+        Args:
+            run_dir: the run's folder.
+        """
+        return Path(self.cache_dir) if self.cache_dir else Path(run_dir).parent / "simulation-cache"
+
+    def calibration_patch(self) -> tuple[int, int, int]:
+        """The low-dose patch size the INT8 export calibrates on (the input side of a training patch)."""
+        return (self.patch[0] // self.z_upscale, *self.patch[1:])
 
     def simulation_variants(self) -> list[dict]:
         """Per-realisation overrides of the simulation settings, in the order realisations cycle through them."""

@@ -17,19 +17,12 @@ from safetensors.torch import load_file
 
 from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.models import build_model
-from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
-from .checkpoint import checkpoint_folder, latest_checkpoint
+from .checkpoint import checkpoint_folder, kept_steps, latest_checkpoint
 from .config import TrainConfig, code_version
 from .export import build_card, export_model, study_halo
 from .prepare import prepare_cases
 from .sources import load_split
-
-
-def kept_steps(run_dir: Path) -> list[int]:
-    """The steps of the checkpoints kept in ``run_dir/checkpoints``."""
-    folders = (Path(run_dir) / "checkpoints").glob("step-*")
-    return sorted(int(f.name.split("-")[1]) for f in folders if (f / "model.safetensors").is_file())
 
 
 def export_checkpoint(run_dir: Path, step: int, export_dir: Path, name: str | None = None, int8: str = "auto",
@@ -38,7 +31,7 @@ def export_checkpoint(run_dir: Path, step: int, export_dir: Path, name: str | No
 
     Args:
         run_dir: the run's folder (``config.json``, ``run.json``, ``split.json``, ``checkpoints/``).
-        step: the checkpoint's step; it must be kept (``kept_steps``).
+        step: the checkpoint's step; it must be kept (``checkpoint.kept_steps``).
         export_dir: the model folder to register it in.
         name: the registered name (default: the run's ``name``).
         int8: ``auto``, ``on`` or ``off``: the INT8 artefact, as in training.
@@ -56,7 +49,7 @@ def export_checkpoint(run_dir: Path, step: int, export_dir: Path, name: str | No
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "run.json").is_file():
         raise ValueError(f"{run_dir} is not a training run folder (no config.json / run.json)")
-    kept = kept_steps(run_dir)
+    kept = kept_steps(run_dir / "checkpoints")
     if step not in kept:
         raise ValueError(f"no checkpoint of step {step} in {run_dir / 'checkpoints'}; kept steps: "
                          f"{', '.join(map(str, kept)) or 'none'}")
@@ -70,11 +63,10 @@ def export_checkpoint(run_dir: Path, step: int, export_dir: Path, name: str | No
     module.eval()
     train_cases, validation_cases = load_split(run_dir)
     normalization = HUNormalization()
-    settings = DoseSimulation(dose=config.dose, photons=config.photons, electronic_noise=config.electronic_noise,
-                              seed=config.seed)
+    settings = config.dose_simulation()
     variants = config.simulation_variants()
-    cache = Path(config.cache_dir) if config.cache_dir else run_dir.parent / "simulation-cache"
-    prepared = prepare_cases(validation_cases[:1], settings, len(variants), config.z_upscale, cache,
+    prepared = prepare_cases(validation_cases[:1], settings, len(variants), config.z_upscale,
+                             config.simulation_cache(run_dir),
                              offset=VALIDATION_SEED_OFFSET, variants=variants, log=log)
     halo, measurements = study_halo(module, np.load(prepared[0].lows[0]).astype(np.float32), normalization)
     history = state["history"]
@@ -93,6 +85,5 @@ def export_checkpoint(run_dir: Path, step: int, export_dir: Path, name: str | No
     card["name"] = name
     log(f"exporting step {step} of {run_dir} as {name} (halo {halo})")
     result = export_model(module, config.model_config(), card, Path(export_dir), name,
-                          [case.normal for case in train_cases],
-                          (config.patch[0] // config.z_upscale, *config.patch[1:]), int8, log)
+                          [case.normal for case in train_cases], config.calibration_patch(), int8, log)
     return {**result, "step": step}

@@ -121,13 +121,12 @@ def fit_lesion_classifier(data_root: Path, epochs: int = 300, seed: int = 0, fea
     return model, scores, data
 
 
-def classifier_card(scores: list[HeldOutScore], data: dict, epochs: int, seed: int, features: int,
-                    sha256: str) -> dict:
-    """The classifier's card: what it is, what it saw, how it scored."""
+def classifier_card(scores: list[HeldOutScore], data: dict, epochs: int, seed: int, features: int) -> dict:
+    """The classifier's card: what it is, what it saw, how it scored (``save_classifier`` adds the SHA-256)."""
     return {"name": "lesion_classifier", "kind": "lesion classifier for activation-map training",
             "network": f"LesionCNN({features}): four 3x3 convolutions, global average pool, one logit",
             "maps": "CAM (Zhou et al. 2016): the linear weights on the last feature maps, ReLU, normalised to [0, 1]",
             "input": "one axial slice in HU clipped to [-200, 200], divided by 50",
             "training": {"epochs": epochs, "seed": seed, "features": features, "optimizer": "Adam 2e-3, batch 32",
                          "augmentation": "flips and 90-degree rotations", **data},
-            "held_out": [asdict(s) for s in scores], "sha256": sha256}
+            "held_out": [asdict(s) for s in scores]}

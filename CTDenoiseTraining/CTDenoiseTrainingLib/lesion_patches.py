@@ -20,6 +20,8 @@ import torch
 PATCH = 32
 MIN_NODULE_PIXELS = 12
 TEST_PATIENT = "LIDC-IDRI-0003"
+CLASSIFIER_WEIGHTS = "lesion_classifier.safetensors"
+CLASSIFIER_CARD = "lesion_classifier.json"
 
 
 def phantom_patches(root: Path, realisations: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
@@ -70,13 +72,19 @@ def lidc_patches(case: Path, negatives_per_slice: int = 3, seed: int = 0) -> tup
 
 
 def save_classifier(model: torch.nn.Module, folder: Path, card: dict) -> Path:
-    """``lesion_classifier.safetensors`` and ``lesion_classifier.json`` (the card) in ``folder``."""
+    """``lesion_classifier.safetensors`` and ``lesion_classifier.json`` (the card, with the weights' SHA-256 added
+    as ``sha256``) in ``folder``, each written atomically."""
     from safetensors.torch import save_file
 
+    from CTDenoiseLib.io.atomic import atomic_write
+    from CTDenoiseLib.models.registry import sha256_of
+
     folder.mkdir(parents=True, exist_ok=True)
-    weights = folder / "lesion_classifier.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
-    (folder / "lesion_classifier.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
+    weights = folder / CLASSIFIER_WEIGHTS
+    with atomic_write(weights, folder / f".{CLASSIFIER_WEIGHTS}.partial.safetensors") as partial:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(partial))
+    with atomic_write(folder / CLASSIFIER_CARD) as partial:
+        partial.write_text(json.dumps({**card, "sha256": sha256_of(weights)}, indent=2), encoding="utf-8")
     return weights
 
 

@@ -28,7 +28,6 @@ from CTDenoiseLib.inference.tiled import denoise_hu
 from CTDenoiseLib.models import build_model, receptive_field_radius
 from CTDenoiseLib.models.files import LoadedModel, load_model
 from CTDenoiseLib.runtime.backends import TorchRunner
-from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 from . import distributed
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -216,9 +215,8 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
              "backend": context.backend, "amp": amp, "resumed_from": str(latest) if latest and resume else None},
             indent=2) + "\n", encoding="utf-8")
         save_split(run_dir, train_cases, validation_cases)
-    settings = DoseSimulation(dose=config.dose, photons=config.photons, electronic_noise=config.electronic_noise,
-                              seed=config.seed)
-    cache = Path(config.cache_dir) if config.cache_dir else run_dir.parent / "simulation-cache"
+    settings = config.dose_simulation()
+    cache = config.simulation_cache(run_dir)
     barrier = lambda: distributed.barrier(context)  # noqa: E731
     variants = config.simulation_variants()
     prepared_train = prepare_cases(train_cases, settings, config.realisations, config.z_upscale, cache,
@@ -355,10 +353,9 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
             card["training"]["recipe"] = recipe.card()
         result.update(halo=chosen_halo)
         if config.export_dir:
-            calibration_patch = (config.patch[0] // config.z_upscale, *config.patch[1:])
             result["exported"] = export_model(model, model_config, card, Path(config.export_dir), config.name,
-                                              [case.normal for case in train_cases], calibration_patch, config.int8,
-                                              log)
+                                              [case.normal for case in train_cases], config.calibration_patch(),
+                                              config.int8, log)
         else:
             from CTDenoiseLib.models.files import save_model
 

@@ -7,9 +7,6 @@ import argparse
 import json
 from pathlib import Path
 
-WEIGHTS = "lesion_classifier.safetensors"
-CARD = "lesion_classifier.json"
-
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
@@ -29,13 +26,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from safetensors.torch import save_file
-
     from CTDenoiseLib.errors import CTDenoiseError
-    from CTDenoiseLib.io.atomic import atomic_write
     from CTDenoiseLib.models.registry import sha256_of
 
     from ..lesion_classifier_fit import LIDC_FOLDER, PHANTOM_FOLDER, classifier_card, fit_lesion_classifier
+    from ..lesion_patches import save_classifier
 
     missing = [str(args.data / f) for f in (LIDC_FOLDER, PHANTOM_FOLDER) if not (args.data / f).is_dir()]
     if missing:
@@ -44,19 +39,14 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs < 1 or args.features < 1:
         raise CTDenoiseError("--epochs and --features must be at least 1.")
     model, scores, data = fit_lesion_classifier(args.data, args.epochs, args.seed, args.features)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    weights = args.output_dir / WEIGHTS
-    with atomic_write(weights, args.output_dir / f".{WEIGHTS}.partial.safetensors") as partial:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(partial))
-    card = classifier_card(scores, data, args.epochs, args.seed, args.features, sha256_of(weights))
-    with atomic_write(args.output_dir / CARD) as partial:
-        partial.write_text(json.dumps(card, indent=2), encoding="utf-8")
+    weights = save_classifier(model, args.output_dir, classifier_card(scores, data, args.epochs, args.seed,
+                                                                      args.features))
     print(f"{'held out':32s} {'patches':>7s} {'present':>7s} {'accuracy (95 % CI)':>22s} {'balanced':>8s} "
           f"{'AUC':>6s} {'majority':>8s}")
     for s in scores:
         interval = f"{s.accuracy:.3f} ({s.accuracy_interval[0]:.3f}-{s.accuracy_interval[1]:.3f})"
         print(f"{s.source:32s} {s.patches:7d} {s.present:7d} {interval:>22s} {s.balanced_accuracy:8.3f} "
               f"{s.auc:6.3f} {s.majority_rate:8.3f}")
-    print(json.dumps({"event": "lesion-classifier", "weights": str(weights), "sha256": card["sha256"],
+    print(json.dumps({"event": "lesion-classifier", "weights": str(weights), "sha256": sha256_of(weights),
                       "held_out": [asdict(s) for s in scores]}), flush=True)
     return 0

@@ -26,7 +26,6 @@ from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference.tiled import denoise_hu
 from CTDenoiseLib.models import receptive_field_radius
 from CTDenoiseLib.runtime.backends import TorchRunner
-from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 from .. import distributed
 from ..checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -115,9 +114,8 @@ def train_unpaired(config: TrainConfig, command: str, log: Callable[[str], None]
              "backend": context.backend, "amp": amp, "recipe": config.recipe,
              "resumed_from": str(latest) if resuming else None}, indent=2) + "\n", encoding="utf-8")
         save_unpaired_split(run_dir, cases)
-    settings = DoseSimulation(dose=config.dose, photons=config.photons, electronic_noise=config.electronic_noise,
-                              seed=config.seed)
-    cache = Path(config.cache_dir) if config.cache_dir else run_dir.parent / "simulation-cache"
+    settings = config.dose_simulation()
+    cache = config.simulation_cache(run_dir)
     barrier = lambda: distributed.barrier(context)  # noqa: E731
     variants = config.simulation_variants()
     normal_train = prepare_volumes(cases.normal_train, cache, context.rank, context.world, barrier)
