@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 DEVICES = choices(Device)
 ON_OFF_AUTO = ("auto", "on", "off")
-NOISE_INPUT_RECIPES = (PLAIN, ACTIVATION_MAP, TEACHER_STUDENT)  # recipes whose batches carry the noise level
 
 
 @dataclass
@@ -133,8 +132,8 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
             problems.append(f"patch depth {self.patch[0]} must be a multiple of z_upscale {self.z_upscale}")
         if self.z_upscale < 1:
             problems.append("z_upscale must be >= 1")
-        if self.noise_input and (self.z_upscale != 1 or self.recipe not in NOISE_INPUT_RECIPES):
-            problems.append(f"noise_input needs z_upscale 1 and the recipe {' or '.join(NOISE_INPUT_RECIPES)}")
+        if self.noise_input and self.z_upscale != 1:
+            problems.append("noise_input needs z_upscale 1")
         if not 0.0 <= self.noise_level_jitter < 1.0:
             problems.append("noise_level_jitter must be in [0, 1)")
         if self.amp not in AMP_MODES:

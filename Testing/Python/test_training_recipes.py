@@ -138,6 +138,64 @@ def test_unpaired_resumes_exactly_logs_both_losses_saves_samples_and_exports(cro
                  "--progress", "none"]) == 0
 
 
+def test_unpaired_trains_a_noise_conditioned_generator_from_a_blind_model(crops, tmp_path, monkeypatch) -> None:
+    common = [*_unpaired(crops, tmp_path), "--threads", "1"]
+    assert main([*common, "--name", "blind", "--run-dir", str(tmp_path / "blind"), "--export-dir",
+                 str(tmp_path / "models")]) == 0
+    monkeypatch.setenv("CTDENOISE_MODEL_DIRS", str(tmp_path / "models"))
+    assert main([*common, "--noise-input", "--init-from", "blind", "--name", "cycnc", "--run-dir",
+                 str(tmp_path / "nc"), "--export-dir", str(tmp_path / "models")]) == 0
+    card = json.loads((tmp_path / "models" / "cycnc.card.json").read_text())
+    assert card["training"]["config"]["noise_input"] and card["training"]["initialised_from"]["model"] == "blind"
+    assert card["training"]["recipe"]["noise_level"].startswith("each scan's estimated noise")
+    weights = load_file(str(_final(tmp_path / "nc")))
+    first = next(k for k in weights if k.startswith("g.head") and k.endswith("weight"))
+    assert weights[first].shape[1] == 2 and weights["f" + first[1:]].shape[1] == 1  # only g reads the level
+    assert main(["denoise", str(crops["lidc"]), str(tmp_path / "out.nrrd"), "--model", "cycnc", "--device", "cpu",
+                 "--progress", "none"]) == 0
+
+
+def test_unpaired_patches_carry_their_scans_estimated_noise_level(crops, tmp_path) -> None:
+    from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
+    from CTDenoiseLib.hu import HUNormalization
+    from CTDenoiseLib.models.noise_channel import channel_value
+    from CTDenoiseTrainingLib.recipes.unpaired_data import UnpairedBatches, prepare_volume
+    from CTDenoiseTrainingLib.sources import Case
+
+    lows = [prepare_volume(Case(path.stem, path.stem, "", str(path)), tmp_path) for path in
+            sorted(crops["low"].iterdir())]
+    normals = [prepare_volume(Case("lidc", "lidc", str(crops["lidc"])), tmp_path)]
+    expected = {round(channel_value(float(np.nan_to_num(estimate_noise_std(np.load(c.normal)).std_hu))), 5)
+                for c in lows}
+    batches = UnpairedBatches(lows, normals, (8, 24, 24), 6, 0, 0, HUNormalization(), noise_input=True,
+                              noise_level_jitter=0.0)
+    low, normal = batches[3]
+    assert low.shape[1] == normal.shape[1] == 2
+    assert {round(float(v), 5) for v in low[:, 1].flatten(1).max(dim=1).values} <= expected
+    assert bool((low[:, 1] == low[:, 1, :1, :1, :1]).all())  # constant over each patch
+    assert len(expected) == 2  # two scans, two levels
+    blind = UnpairedBatches(lows, normals, (8, 24, 24), 6, 0, 0, HUNormalization())
+    assert blind[3][0].shape[1] == 1 and blind[3][1].shape[1] == 1
+
+
+def test_generated_low_dose_gets_its_added_noise_combined_with_the_normal_scans_level() -> None:
+    import torch
+
+    from CTDenoiseTrainingLib.recipes.cycle_step import with_generated_level
+
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand((2, 1, 4, 32, 32), generator=generator)
+    own = torch.tensor([0.3, 0.1])  # 30 and 10 HU
+    normal = torch.cat([image, own[:, None, None, None, None].expand_as(image)], dim=1)
+    added = torch.tensor([0.04, 0.0])[:, None, None, None, None]  # 40 HU and nothing, in normalised units
+    fake = image + added * torch.randn(image.shape, generator=generator)
+    stacked = with_generated_level(fake, normal)
+    assert stacked.shape[1] == 2 and torch.equal(stacked[:, :1], fake)
+    levels = stacked[:, 1].flatten(1)
+    assert torch.allclose(levels[0], torch.full_like(levels[0], 0.5), atol=0.01)  # hypot(40, 30) HU = 50 HU
+    assert torch.allclose(levels[1], torch.full_like(levels[1], 0.1))  # nothing added: the scan's own
+
+
 def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ""}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -134,14 +135,15 @@ def train_unpaired(config: TrainConfig, command: str, log: Callable[[str], None]
     broadcast_parameters(context, [nets])
     halo = receptive_field_radius(nets.g)[0]
     dataset = UnpairedBatches(low_train, normal_train, config.patch, config.batch, config.seed, context.rank,
-                              normalization)
+                              normalization, config.noise_input, config.noise_level_jitter)
     space, feature_card = None, None
     if config.perceptual_weight > 0:
         teacher = None
         if config.feature_network == "teacher":
-            teacher, feature_card = obtain_teacher(model_config, run_dir, config.teacher_weights, dataset.normal,
-                                                   config.teacher_steps, config.learning_rate, context, config.seed,
-                                                   resuming, log)
+            # trained on normal dose, which has no level to give: blind, as the teacher-student recipe's
+            teacher, feature_card = obtain_teacher(replace(model_config, noise_input=False), run_dir,
+                                                   config.teacher_weights, dataset.normal, config.teacher_steps,
+                                                   config.learning_rate, context, config.seed, resuming, log)
         space = make_feature_space(config.feature_network, teacher, config.consistency_layers,
                                    config.perceptual_weights, context.device)
         feature_card = {**space.describe(), **({"teacher": feature_card} if feature_card else
@@ -283,6 +285,8 @@ def train_unpaired(config: TrainConfig, command: str, log: Callable[[str], None]
             "feature_network": feature_card,
             "noise_generator": {"architecture": config.architecture, "features": config.noise_generator_features,
                                 "blocks": config.noise_generator_blocks},
+            "noise_level": ("each scan's estimated noise (the engine's estimator, as at inference); a generated low "
+                            "dose: its added noise combined with its normal scan's" if config.noise_input else None),
             "discriminators": {"kind": "3D patch (LSGAN)", "features": config.discriminator_features,
                                "learning_rate": discriminator_rate},
             "patients_in_both_domains": sorted({c.patient for c in cases.normal_train}

@@ -172,7 +172,12 @@ def prepare_volumes(cases: list[Case], cache: Path, rank: int, world: int,
 
 
 class UnpairedBatches(Dataset):
-    """Item ``step``: ``(low (B, 1, Z, Y, X), normal (B, 1, Z, Y, X))`` from unrelated scans, normalised.
+    """Item ``step``: ``(low (B, C, Z, Y, X), normal (B, C, Z, Y, X))`` from unrelated scans, normalised; C is 2
+    with ``noise_input`` (image, the noise level of the scan the patch comes from), else 1.
+
+    A prepared scan is its own "pair" (``prepare_volume``), so ``PatchBatches`` gives each patch the engine's
+    estimate of its whole scan's noise as its level (the added noise is zero), drawn within the jitter as in the
+    plain recipe: what the exported denoiser is given at inference on that scan.
 
     Args:
         low_cases: prepared low-dose scans.
@@ -182,20 +187,27 @@ class UnpairedBatches(Dataset):
         seed: the run's seed.
         rank: this process's rank.
         normalization: HU normalisation of the networks.
+        noise_input: add the noise-level channel (for a noise-conditioned low -> normal generator).
+        noise_level_jitter: relative error drawn into the level.
     """
 
     def __init__(self, low_cases: list[PreparedCase], normal_cases: list[PreparedCase], patch: tuple[int, int, int],
-                 batch: int, seed: int, rank: int, normalization: HUNormalization) -> None:
+                 batch: int, seed: int, rank: int, normalization: HUNormalization, noise_input: bool = False,
+                 noise_level_jitter: float = 0.15) -> None:
         from ..patches import PatchBatches
 
-        self.low = PatchBatches(low_cases, patch, batch, seed, rank, 1, normalization)
-        self.normal = PatchBatches(normal_cases, patch, batch, seed, NORMAL_DOMAIN_STREAM + rank, 1, normalization)
+        common = dict(z_upscale=1, normalization=normalization, noise_input=noise_input,
+                      noise_level_jitter=noise_level_jitter)
+        self.low = PatchBatches(low_cases, patch, batch, seed, rank, **common)
+        self.normal = PatchBatches(normal_cases, patch, batch, seed, NORMAL_DOMAIN_STREAM + rank, **common)
+        self.noise_input = noise_input
 
     def __len__(self) -> int:
         return len(self.low)
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.low[step][0], self.normal[step][1]
+        # With the level, the low-dose side (image, level) of a scan's own "pair" is what both domains need.
+        return self.low[step][0], self.normal[step][0 if self.noise_input else 1]
 
 
 def middle_slab(path: str, halo: int, side: int = 160) -> np.ndarray:
