@@ -99,6 +99,43 @@ def build_card(config: TrainConfig, command: str, train: list[Case], validation:
     }
 
 
+def load_best(model: torch.nn.Module, run_dir: Path) -> torch.nn.Module:
+    """``model`` holding the run's ``best.safetensors``, on the CPU in eval mode (what is exported).
+
+    Args:
+        model: the trained network (any device).
+        run_dir: the run folder.
+    """
+    from safetensors.torch import load_file
+
+    model = model.to("cpu")
+    model.load_state_dict(load_file(str(Path(run_dir) / "best.safetensors"), device="cpu"))
+    return model.eval()
+
+
+def export_or_save(model: torch.nn.Module, config: TrainConfig, card: dict, run_dir: Path, calibration: list[str],
+                   log: Callable[[str], None] = print) -> dict | None:
+    """At the end of a run: register the model in ``config.export_dir`` (``export_model``, with the INT8 artefact
+    as ``config.int8`` says), or without an export folder save weights and card in the run folder.
+
+    Args:
+        model: the network to export (CPU, eval).
+        config: the run's configuration.
+        card: the model card.
+        run_dir: the run folder.
+        calibration: volumes the INT8 export calibrates on.
+        log: where progress lines go.
+
+    Returns:
+        What ``export_model`` returns; None when saved in the run folder.
+    """
+    if config.export_dir:
+        return export_model(model, config.model_config(), card, Path(config.export_dir), config.name, calibration,
+                            config.calibration_patch(), config.int8, log)
+    save_model(model, config.model_config(), card, Path(run_dir), config.name)
+    return None
+
+
 def export_model(module: torch.nn.Module, model_config: ModelConfig, card: dict, folder: Path, name: str,
                  calibration: list[str], calibration_patch: tuple[int, int, int], int8: str = "auto",
                  log: Callable[[str], None] = print) -> dict:

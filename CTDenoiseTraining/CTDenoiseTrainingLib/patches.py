@@ -23,7 +23,7 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
 from CTDenoiseLib.hu import HUNormalization
@@ -160,6 +160,29 @@ def _resample(patch: np.ndarray, averaged: int, size: tuple[int, int]) -> np.nda
         volume = torch.nn.functional.interpolate(slices, size=tuple(size), mode="bilinear", align_corners=False,
                                                  antialias=True)[:, 0].numpy()
     return volume
+
+
+def step_loader(dataset: Dataset, start: int, steps: int, requested_workers: int, world: int,
+                device: torch.device) -> DataLoader:
+    """The batches of steps ``start`` .. ``steps - 1`` (each item of ``dataset`` is a whole batch, so resuming at
+    ``start`` sees what an uninterrupted run would), made by ``worker_count`` workers of one thread each.
+
+    Args:
+        dataset: batches by step (``PatchBatches`` or the unpaired recipe's).
+        start: the first step to make (the step a resumed run continues after).
+        steps: the run's step count.
+        requested_workers: the configuration's ``workers`` (-1: automatic).
+        world: ranks of the run.
+        device: the training device (pinned memory on CUDA).
+    """
+    workers = worker_count(requested_workers, world)
+    return DataLoader(dataset, batch_size=None, sampler=range(start, steps), num_workers=workers,
+                      pin_memory=device.type == "cuda", worker_init_fn=_one_thread if workers else None,
+                      prefetch_factor=4 if workers else None)
+
+
+def _one_thread(_: int) -> None:
+    torch.set_num_threads(1)
 
 
 def worker_count(requested: int, world: int) -> int:

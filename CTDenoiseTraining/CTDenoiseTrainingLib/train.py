@@ -19,8 +19,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader
+from safetensors.torch import save_file
 
 from CTDenoiseLib.evaluation.metrics import psnr, ssim
 from CTDenoiseLib.hu import HUNormalization
@@ -32,9 +31,9 @@ from CTDenoiseLib.runtime.backends import TorchRunner
 from . import distributed
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, code_version
-from .export import build_card, export_model, study_halo
+from .export import build_card, export_or_save, load_best, study_halo
 from .losses import make_loss
-from .patches import PatchBatches, worker_count
+from .patches import PatchBatches, step_loader
 from .prepare import PreparedCase, prepare_cases
 from .recipes.dispatch import own_loop, paired_recipe
 from .recipes.options import recipe_differences
@@ -163,10 +162,6 @@ def initialise_from(model: torch.nn.Module, source: LoadedModel) -> dict:
             "validation": source.card.get("metrics", {}).get("validation")}
 
 
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)
-
-
 def train(config: TrainConfig, command: str = "", log: Callable[[str], None] = print, resume: bool = False,
           stop_after: int | None = None) -> dict:
     """Train (or with ``resume`` continue) the run in ``config.run_dir``. ``stop_after``: checkpoint after that
@@ -266,10 +261,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
     if recipe and latest and resume:
         recipe.check_resumed(restored.state.get("recipe"))
     step_function = recipe.step if recipe else optimisation_step
-    workers = worker_count(config.workers, context.world)
-    loader = DataLoader(dataset, batch_size=None, sampler=range(start, config.steps), num_workers=workers,
-                        pin_memory=context.device.type == "cuda", worker_init_fn=_worker_init if workers else None,
-                        prefetch_factor=4 if workers else None)
+    loader = step_loader(dataset, start, config.steps, config.workers, context.world, context.device)
     board = TensorBoard(config.tensorboard if context.main else "off", run_dir / "tensorboard", log)
     progress = ProgressBar(config.steps, start) if context.main else None
     voxels_per_step = config.batch * float(np.prod(config.patch))
@@ -341,9 +333,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
             log("warning: no validation improved on nothing (non-finite PSNR?); exporting the last weights")
             save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                       str(run_dir / "best.safetensors"))
-        best_weights = load_file(str(run_dir / "best.safetensors"))
-        model.load_state_dict({k: v.to(context.device) for k, v in best_weights.items()})
-        model = model.to("cpu").eval()
+        model = load_best(model, run_dir)
         first_low = np.load(prepared_validation[0].lows[0]).astype(np.float32)
         chosen_halo, measurements = study_halo(model, first_low, normalization)
         card = build_card(config, command, train_cases, validation_cases, settings.to_dict(), normalization,
@@ -352,13 +342,8 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
         if recipe:
             card["training"]["recipe"] = recipe.card()
         result.update(halo=chosen_halo)
-        if config.export_dir:
-            result["exported"] = export_model(model, model_config, card, Path(config.export_dir), config.name,
-                                              [case.normal for case in train_cases], config.calibration_patch(),
-                                              config.int8, log)
-        else:
-            from CTDenoiseLib.models.files import save_model
-
-            save_model(model, model_config, card, run_dir, config.name)
+        exported = export_or_save(model, config, card, run_dir, [case.normal for case in train_cases], log)
+        if exported:
+            result["exported"] = exported
     distributed.barrier(context)
     return result

@@ -20,8 +20,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader
+from safetensors.torch import save_file
 
 from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference.tiled import denoise_hu
@@ -31,14 +30,13 @@ from CTDenoiseLib.runtime.backends import TorchRunner
 from .. import distributed
 from ..checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ..config import TrainConfig, code_version
-from ..export import build_card, export_model, study_halo
-from ..patches import worker_count
+from ..export import build_card, export_or_save, load_best, study_halo
+from ..patches import step_loader
 from ..prepare import prepare_cases
 from ..reporting import ProgressBar, TensorBoard, write_csv
 from ..train import (
     VALIDATION_SEED_OFFSET,
     _check_resumable,
-    _worker_init,
     initialise_from,
     model_to_fine_tune,
     prepare_process,
@@ -178,10 +176,7 @@ def train_unpaired(config: TrainConfig, command: str, log: Callable[[str], None]
         initialised_from = restored.state.get("initialised_from")
         log(f"resumed from {latest} at step {start}")
 
-    workers = worker_count(config.workers, context.world)
-    loader = DataLoader(dataset, batch_size=None, sampler=range(start, config.steps), num_workers=workers,
-                        pin_memory=context.device.type == "cuda", worker_init_fn=_worker_init if workers else None,
-                        prefetch_factor=4 if workers else None)
+    loader = step_loader(dataset, start, config.steps, config.workers, context.world, context.device)
     board = TensorBoard(config.tensorboard if context.main else "off", run_dir / "tensorboard", log)
     progress = ProgressBar(config.steps, start) if context.main else None
     voxels_per_step = config.batch * float(np.prod(config.patch))
@@ -262,10 +257,7 @@ def train_unpaired(config: TrainConfig, command: str, log: Callable[[str], None]
     if context.main:
         if not (run_dir / "best.safetensors").is_file():
             raise ValueError(f"no validation finished before the run stopped ({stop_reason}): nothing to export")
-        model = nets.g
-        best_weights = load_file(str(run_dir / "best.safetensors"))
-        model.load_state_dict({k: v.to(context.device) for k, v in best_weights.items()})
-        model = model.to("cpu").eval()
+        model = load_best(nets.g, run_dir)
         chosen_halo, measurements = study_halo(model, np.load(validation[0].lows[0]).astype(np.float32), normalization)
         card = build_card(config, command, cases.normal_train, cases.normal_validation, settings.to_dict(),
                           normalization, chosen_halo, measurements, {**best, "last_step": step}, history,
@@ -294,12 +286,8 @@ def train_unpaired(config: TrainConfig, command: str, log: Callable[[str], None]
             "divergence": {**watch.state(), "stopped": stop_reason or None},
             "checkpoint_choice": "best mean PSNR on held-out normal-dose scans with simulated low dose"}
         result.update(halo=chosen_halo)
-        if config.export_dir:
-            result["exported"] = export_model(model, model_config, card, Path(config.export_dir), config.name,
-                                              [case.low for case in cases.low_train], config.patch, config.int8, log)
-        else:
-            from CTDenoiseLib.models.files import save_model
-
-            save_model(model, model_config, card, run_dir, config.name)
+        exported = export_or_save(model, config, card, run_dir, [case.low for case in cases.low_train], log)
+        if exported:
+            result["exported"] = exported
     distributed.barrier(context)
     return result
