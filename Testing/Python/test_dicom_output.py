@@ -176,6 +176,21 @@ def test_a_failed_write_leaves_no_output_and_no_partial_folder(jpeg2000_volume: 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_series_write_sweeps_partial_folders_of_killed_writers_only(jpeg2000_volume: Volume,
+                                                                     tmp_path: Path) -> None:
+    import os
+
+    live = tmp_path / f".out.{os.getpid()}.abcd.partial"  # a concurrent run, still writing
+    dead = tmp_path / f".out.{2 ** 22 + 1}.abcd.partial"  # a writer SIGKILLed mid-series
+    for folder in (live, dead):
+        folder.mkdir()
+        (folder / "CT000001.dcm").write_bytes(b"x")
+    plan = plan_dicom_output(real_series(JPEG2000_DICOM), tmp_path / "out")
+    written = write_derived_series(jpeg2000_volume, plan, Derivation("m", "fp32"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["out", live.name])
+    assert len(written.files) == len(list((tmp_path / "out").iterdir()))
+
+
 def test_a_volume_slice_without_an_image_at_its_position_is_refused(tmp_path: Path) -> None:
     source = real_series(LIDC_DICOM)
     volume = read_volume(source)

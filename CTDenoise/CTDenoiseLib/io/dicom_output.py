@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import CTDenoiseError
-from .atomic import atomic_write
+from .atomic import PARTIAL_SUFFIX, atomic_write, process_partial_prefix, sweep_stale_partials
 from .file_modes import apply_default_mode, current_umask
 from .volumes import Volume, check_parent_writable
 
@@ -311,7 +311,9 @@ def write_derived_series(volume: Volume, plan: DicomOutputPlan, derivation: Deri
     series_uid = generate_uid()
     now = datetime.now()
     output_dir = check_output_folder(plan.output_dir, plan.input_dir)  # again: time has passed since planning
-    temporary = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", suffix=".partial", dir=output_dir.parent))
+    sweep_stale_partials(output_dir)
+    temporary = Path(tempfile.mkdtemp(prefix=process_partial_prefix(output_dir), suffix=PARTIAL_SUFFIX,
+                                      dir=output_dir.parent))
     clipped = 0
     names = []
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, replace
-from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,7 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import CTDenoiseError
-from .atomic import atomic_write
+from .atomic import PARTIAL_SUFFIX, atomic_write, process_partial_prefix, sweep_stale_partials
 from .dicom_series import read_series, select_series
 from .file_integrity import check_nifti_input, is_nifti, nifti_shortfall
 from .file_modes import apply_default_mode
@@ -166,35 +165,6 @@ def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, 
     return path
 
 
-PARTIAL_MARK = ".partial"
-
-
-def _partial_prefix(path: Path, pid: int) -> str:
-    return f".{path.name}.{pid}."
-
-
-def sweep_stale_partials(path: Path) -> list[Path]:
-    """Delete temporary files of ``path`` left by a writer that no longer runs (killed, or a power cut).
-
-    A temporary name carries its writer's process id; one whose process is alive (a concurrent run) is kept.
-    """
-    removed = []
-    for candidate in path.parent.glob(f".{glob_escape(path.name)}.*{PARTIAL_MARK}*"):
-        pid_text = candidate.name[len(path.name) + 2:].split(".", 1)[0]
-        if pid_text.isdigit() and _process_alive(int(pid_text)):
-            continue
-        candidate.unlink(missing_ok=True)
-        removed.append(candidate)
-    return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
     return True
 
 
@@ -229,8 +199,8 @@ def write_volume(volume: Volume, path: str | os.PathLike) -> Path:
     path = check_output_path(path)
     extension = extension_of(path)
     sweep_stale_partials(path)
-    handle, temporary = tempfile.mkstemp(prefix=_partial_prefix(path, os.getpid()),
-                                         suffix=f"{PARTIAL_MARK}{extension}", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=process_partial_prefix(path), suffix=f"{PARTIAL_SUFFIX}{extension}",
+                                         dir=path.parent)
     os.close(handle)
     try:
         with atomic_write(path, temporary) as partial:
