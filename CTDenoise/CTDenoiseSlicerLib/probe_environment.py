@@ -19,15 +19,17 @@ DISTRIBUTIONS = ("torch", "numpy", "SimpleITK", "pydicom", "scipy", "safetensors
 # CPU flags with INT8 dot-product instructions; the engine's --precision auto takes INT8 only where one is
 # present (CTDenoiseLib.runtime.precision_auto.INT8_FAST_FLAGS; a test keeps the two equal).
 INT8_FAST_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+# Without /proc/cpuinfo (macOS, Windows): PyTorch's CPU probes, as the engine (precision_auto.TORCH_INT8_PROBES).
+TORCH_INT8_PROBES = (("avx512_vnni", "_is_vnni_supported"), ("amx_int8", "_is_amx_tile_supported"))
 
 
-def cpu_int8_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
-    """The INT8 dot-product flags the CPU reports; empty where /proc/cpuinfo does not exist (macOS, Windows),
-    as for the engine."""
+def cpu_int8_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str] | None:
+    """The INT8 dot-product flags the CPU reports; None where /proc/cpuinfo does not exist (macOS, Windows: then
+    ``torch_int8_flags`` asks PyTorch, as the engine does)."""
     try:
         text = cpuinfo.read_text(encoding="ascii", errors="replace")
     except OSError:
-        return []
+        return None
     for line in text.splitlines():
         if line.startswith("flags"):
             flags = set(line.split(":", 1)[-1].split())
@@ -55,12 +57,23 @@ def cuda_report() -> dict:
     return {"torch_import_error": None, "cuda": available, "gpus": gpus, "torch_cuda_build": torch.version.cuda}
 
 
+def torch_int8_flags() -> list[str]:
+    """The INT8 dot-product flags PyTorch's CPU probes find; empty when torch cannot be imported."""
+    try:
+        import torch
+    except Exception:  # reported by cuda_report
+        return []
+    return [flag for flag, probe in TORCH_INT8_PROBES if getattr(torch.cpu, probe, lambda: False)()]
+
+
 def probe() -> dict:
     report = {"python": sys.version.split()[0], "packages": installed_versions(), "int8_cpu_flags": cpu_int8_flags()}
     if report["packages"]["torch"]:
         report.update(cuda_report())
     else:
         report.update({"torch_import_error": None, "cuda": False, "gpus": []})
+    if report["int8_cpu_flags"] is None:
+        report["int8_cpu_flags"] = torch_int8_flags() if report["packages"]["torch"] else []
     return report
 
 

@@ -55,3 +55,21 @@ def test_precision_auto_treats_a_cpu_capped_below_vnni_as_one_without(tmp_path, 
     assert cpu_int8_flags(info) == ()
     choice = auto_choice("cpu", False, cpu_int8_flags(info), "")
     assert choice.precision == "fp32" and "ONEDNN_MAX_CPU_ISA=AVX2 hides" in choice.note
+
+
+def test_without_proc_cpuinfo_precision_auto_asks_pytorchs_cpu_probes(tmp_path, monkeypatch) -> None:
+    import torch
+
+    from CTDenoiseLib.runtime.precision_auto import auto_choice, cpu_int8_flags
+
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert cpu_int8_flags(tmp_path / "absent") == ("avx512_vnni",)  # Windows, macOS on a VNNI CPU
+    assert auto_choice("cpu", False, cpu_int8_flags(tmp_path / "absent"), "").precision == "int8"
+    monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda: False, raising=False)
+    assert cpu_int8_flags(tmp_path / "absent") == ()
+    monkeypatch.delattr(torch.cpu, "_is_vnni_supported", raising=False)  # a PyTorch without the probe
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert cpu_int8_flags(tmp_path / "absent") == ()

@@ -29,13 +29,16 @@ def test_probe_runs_as_a_child_and_reports_this_environment() -> None:
     assert "torch" not in deps.missing(environment)
 
 
-def test_probe_reports_the_cpus_int8_instructions(tmp_path: Path) -> None:
+def test_probe_reports_the_cpus_int8_instructions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
     assert probe.cpu_int8_flags(cpuinfo) == ["avx512_vnni"]
     cpuinfo.write_text("flags\t\t: fpu sse2 avx2\n")
     assert probe.cpu_int8_flags(cpuinfo) == []
-    assert probe.cpu_int8_flags(tmp_path / "absent") == []  # macOS, Windows: as the engine, no INT8 by default
+    assert probe.cpu_int8_flags(tmp_path / "absent") is None  # macOS, Windows: PyTorch is asked instead
+    monkeypatch.setattr(probe, "cpu_int8_flags", lambda: None)
+    monkeypatch.setattr(probe, "torch_int8_flags", lambda: ["avx512_vnni"])
+    assert probe.probe()["int8_cpu_flags"] == ["avx512_vnni"]
     line = '{"packages": {"openvino": "2026.4.1"}, "int8_cpu_flags": ["amx_int8"]}'
     environment = deps.Environment.from_json(line)
     assert environment.openvino and environment.int8_cpu_flags == ("amx_int8",)

@@ -109,9 +109,9 @@ def test_slicer_vocabulary_is_the_engines() -> None:
 
 def test_auto_prediction_agrees_with_the_engines_rule_when_importable() -> None:
     auto = pytest.importorskip("CTDenoiseLib.runtime.precision_auto", reason="engine or torch not importable here")
-    from CTDenoiseSlicerLib.probe_environment import INT8_FAST_FLAGS
+    from CTDenoiseSlicerLib.probe_environment import INT8_FAST_FLAGS, TORCH_INT8_PROBES
 
-    assert INT8_FAST_FLAGS == auto.INT8_FAST_FLAGS
+    assert INT8_FAST_FLAGS == auto.INT8_FAST_FLAGS and TORCH_INT8_PROBES == auto.TORCH_INT8_PROBES
     for device in Device:
         for cuda in (True, False):
             for flags in ((), ("avx512_vnni",)):

@@ -19,6 +19,9 @@ from .backends import DEVICES, Choice, cuda_available, resolve_choice
 # CPU flags (as /proc/cpuinfo names them) with INT8 dot-product instructions that make INT8 pay off.
 INT8_FAST_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 CPUINFO = Path("/proc/cpuinfo")
+# Where /proc/cpuinfo does not exist (macOS, Windows), PyTorch's own CPU probes (private functions of torch.cpu,
+# read through getattr: a PyTorch without them reports none) stand in for those flags.
+TORCH_INT8_PROBES = (("avx512_vnni", "_is_vnni_supported"), ("amx_int8", "_is_amx_tile_supported"))
 MEASURED = {  # the measurements behind each choice, quoted in its info line
     "vnni": "INT8 measured 2.1-2.7x faster than OpenVINO FP32 on an AVX-512 VNNI CPU",
     "no_vnni": "on CPUs without them INT8 was measured no faster than OpenVINO FP32 (27.1 s vs 26.3 s)",
@@ -26,8 +29,9 @@ MEASURED = {  # the measurements behind each choice, quoted in its info line
 
 
 def cpu_int8_flags(cpuinfo: Path = CPUINFO) -> tuple[str, ...]:
-    """The INT8 dot-product flags this CPU reports (empty where /proc/cpuinfo is missing, e.g. macOS/Windows),
-    less those an ISA cap in the environment hides from the kernels (``ONEDNN_MAX_CPU_ISA=AVX2``: isa_cap.py).
+    """The INT8 dot-product flags this CPU reports (from PyTorch's probes where /proc/cpuinfo is missing, e.g.
+    macOS/Windows), less those an ISA cap in the environment hides from the kernels (``ONEDNN_MAX_CPU_ISA=AVX2``:
+    isa_cap.py).
 
     Args:
         cpuinfo: the file to read the ``flags`` line from.
@@ -39,12 +43,19 @@ def cpu_int8_flags(cpuinfo: Path = CPUINFO) -> tuple[str, ...]:
     try:
         text = cpuinfo.read_text(encoding="ascii", errors="replace")
     except OSError:
-        return ()
+        return torch_int8_flags()
     for line in text.splitlines():
         if line.startswith("flags"):
             flags = set(line.split(":", 1)[-1].split())
             return tuple(flag for flag in INT8_FAST_FLAGS if flag in flags)
     return ()
+
+
+def torch_int8_flags() -> tuple[str, ...]:
+    """The INT8 dot-product flags PyTorch's CPU probes find (``TORCH_INT8_PROBES``)."""
+    import torch
+
+    return tuple(flag for flag, probe in TORCH_INT8_PROBES if getattr(torch.cpu, probe, lambda: False)())
 
 
 def int8_unavailable_reason(model: str) -> str:
