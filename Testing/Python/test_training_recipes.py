@@ -246,6 +246,11 @@ def test_divergence_watch_warns_then_stops_and_catches_non_finite_losses() -> No
     assert stop and any("win outright" in w for w in warnings)
     assert watch.losses(9, {"generator": 1.0, "discriminator": float("nan")}).startswith("diverged at step 9")
     assert DivergenceWatch(3.0, 0).validation(2, 30.0, 40.0, 0.3)[1] is False  # patience 0: only warn
+    keeping = DivergenceWatch(3.0, 0)
+    assert keeping.validation(2, 40.0, float("-inf"), 0.3, psnr_gain_db=4.0) == ([], False)
+    warnings, stop = keeping.validation(4, 40.0, 40.0, 0.3, psnr_gain_db=0.06)  # a denoiser that stopped denoising
+    assert len(warnings) == 1 and "keeps the noise" in warnings[0] and not stop
+    assert keeping.state()["events"][-1]["event"] == "generator keeps the noise"
 
 
 def test_configuration_checks_of_the_recipes() -> None:

@@ -1,5 +1,10 @@
 """GAN training diverges: a watch over the unpaired recipe's losses and validations that warns, and stops the run
-(the best weights so far are still exported) when the generator's validation PSNR stays far below its best."""
+(the best weights so far are still exported) when the generator's validation PSNR stays far below its best.
+
+It also warns when the generator barely denoises the held-out simulated low dose: cycle consistency rewards a
+low -> normal generator that keeps the noise (the normal -> low one can then give back exactly the noise it was
+fed; Chu et al. 2017, "CycleGAN, a master of steganography"). Measured here: fine-tuning the shipped STResNet for
+1000 steps with the default weights took its validation gain from about +4 dB to +0.06 dB."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 DISCRIMINATOR_WINS = 0.02  # mean LSGAN discriminator loss below this: it separates real from generated outright
+KEEPS_NOISE_DB = 0.5  # validation PSNR gain below this: the generator passes the low dose through
 
 
 @dataclass
@@ -29,8 +35,8 @@ class DivergenceWatch:
             return f"diverged at step {step}: non-finite {', '.join(bad)} loss"
         return None
 
-    def validation(self, step: int, psnr_db: float, best_psnr_db: float,
-                   discriminator_loss: float) -> tuple[list[str], bool]:
+    def validation(self, step: int, psnr_db: float, best_psnr_db: float, discriminator_loss: float,
+                   psnr_gain_db: float = math.nan) -> tuple[list[str], bool]:
         """Warnings for this validation, and whether to stop.
 
         Args:
@@ -38,8 +44,15 @@ class DivergenceWatch:
             psnr_db: this validation's mean PSNR.
             best_psnr_db: the best mean PSNR before it.
             discriminator_loss: mean discriminator loss since the last validation.
+            psnr_gain_db: this validation's mean PSNR gain over the low dose (nan: not checked).
         """
         warnings = []
+        if psnr_gain_db < KEEPS_NOISE_DB:
+            warnings.append(f"warning: the low -> normal generator gains only {psnr_gain_db:+.2f} dB on the held-out "
+                            "simulated low dose: it keeps the noise (cycle consistency rewards that); consider a "
+                            "smaller cycle_weight and identity_weight, or the paired recipe")
+            self.events.append({"step": step, "event": "generator keeps the noise",
+                                "psnr_gain_db": round(psnr_gain_db, 3)})
         if discriminator_loss < DISCRIMINATOR_WINS:
             warnings.append(f"warning: the discriminators win outright (mean loss {discriminator_loss:.4f}); "
                             "the generators may collapse: consider a smaller discriminator_learning_rate")

@@ -211,7 +211,7 @@ def train_unpaired(config: TrainConfig, command: str, log: Callable[[str], None]
             log(json.dumps(row))
             board.scalars(step, row)
             warnings, diverged = watch.validation(step, metrics["psnr_db"], best["psnr_db"],
-                                                  losses["loss_discriminator"])
+                                                  losses["loss_discriminator"], metrics["psnr_gain_db"])
             for warning in warnings:
                 log(warning)
             if context.main:
