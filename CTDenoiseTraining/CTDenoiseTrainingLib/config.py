@@ -43,8 +43,9 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
                                             "makes (default 0.15)")
     init_from: str = option("", group=MODEL, metavar="MODEL",
                             help="fine-tune a registered model (see `ctdenoise models`; checksum verified) instead of "
-                                 "starting from the identity; it must have this architecture, size and HU "
-                                 "normalisation")
+                                 "starting from the identity; it must have this architecture and HU normalisation "
+                                 "and at most these --features and --blocks: a smaller one is grown into this size "
+                                 "computing what it computed (grow.py)")
     # Data: explicit volumes, or a folder / CSV split by patient
     train: list[str] = option(group=DATA, factory=list, metavar="VOLUME", help="normal-dose training volumes")
     validation: list[str] = option(group=DATA, factory=list, metavar="VOLUME", help="held-out normal-dose volumes")

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +31,7 @@ from . import distributed
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, code_version
 from .export import build_card, export_or_save, load_best, study_halo
+from .grow import can_grow, grow_into
 from .losses import make_loss
 from .patches import PatchBatches, step_loader
 from .prepare import PreparedCase, prepare_cases
@@ -135,12 +135,13 @@ def _check_resumable(saved: dict, config: TrainConfig, world: int, log: Callable
 
 
 def model_to_fine_tune(config: TrainConfig, normalization: HUNormalization) -> LoadedModel:
-    """The registered model named by ``init_from`` (SHA-256 verified), checked to match this run."""
+    """The registered model named by ``init_from`` (SHA-256 verified), checked to be this run's network or one
+    that ``grow`` can widen and deepen into it."""
     source = load_model(config.init_from)
     wanted = config.model_config()
-    if replace(source.config, noise_input=wanted.noise_input) != wanted:
+    if not can_grow(source.config, wanted):
         raise ValueError(f"--init-from {config.init_from} is {source.config}, but this run trains {wanted}: "
-                         "give the same --architecture, --features, --blocks and --z-upscale")
+                         "give the same --architecture and --z-upscale and at least its --features and --blocks")
     if source.normalization != normalization:
         raise ValueError(f"--init-from {config.init_from} normalises HU as {source.normalization}, training uses "
                          f"{normalization}")
@@ -148,18 +149,14 @@ def model_to_fine_tune(config: TrainConfig, normalization: HUNormalization) -> L
 
 
 def initialise_from(model: torch.nn.Module, source: LoadedModel) -> dict:
-    """Copy the source model's weights into ``model``; returns the provenance recorded in the new card."""
-    device = next(model.parameters()).device
-    state = {key: value.to(device) for key, value in source.module.state_dict().items()}
-    head = model.state_dict()["head.weight"]
-    given = state["head.weight"].shape[1]
-    if given < head.shape[1]:  # blind -> noise-conditioned: the level's weights start at 0
-        state["head.weight"] = torch.cat([state["head.weight"], torch.zeros_like(head[:, given:])], 1)
-    model.load_state_dict(state)
+    """Start ``model`` as the source model computes (``grow``: same weights, or a wider/deeper network or an added
+    noise-level input that starts unused); returns the provenance recorded in the new card."""
+    grow_into(model, source.module.state_dict())
     training = source.card.get("training", {})
     return {"model": source.name, "weights_sha256": source.entry.weights.sha256 if source.entry else None,
             "steps": training.get("steps"), "command": training.get("command"),
-            "validation": source.card.get("metrics", {}).get("validation")}
+            "validation": source.card.get("metrics", {}).get("validation"),
+            "size": f"{source.config.features}x{source.config.blocks}"}
 
 
 def train(config: TrainConfig, command: str = "", log: Callable[[str], None] = print, resume: bool = False,

@@ -120,7 +120,8 @@ def test_fine_tuning_a_blind_model_starts_as_that_model() -> None:
     blind = build_model(ModelConfig("stresnet", 8, 2))
     torch.nn.init.normal_(blind.tail.weight, std=0.05)
     conditioned = build_model(ModelConfig("stresnet", 8, 2, noise_input=True))
-    initialise_from(conditioned, SimpleNamespace(module=blind, card={}, name="blind", entry=None))
+    initialise_from(conditioned, SimpleNamespace(module=blind, card={}, name="blind", entry=None,
+                                                 config=ModelConfig("stresnet", 8, 2)))
     image = torch.rand(1, 1, 4, 24, 24)
     with torch.no_grad():
         for level in (0.1, 2.0):

@@ -99,9 +99,9 @@ def test_fine_tuning_starts_from_a_registered_model_and_records_it(crops: dict[s
               "--cache-dir", str(tmp_path / "cache"), "--export-dir", str(tmp_path / "models")]
     assert main(["train", "--name", "base", *common, "--steps", "2", "--run-dir", str(tmp_path / "base")]) == 0
     monkeypatch.setenv("CTDENOISE_MODEL_DIRS", str(tmp_path / "models"))
-    assert main(["train", "--name", "wider", *common, "--features", "8", "--steps", "1", "--init-from", "base",
-                 "--run-dir", str(tmp_path / "wider")]) == 1
-    assert "--init-from base is" in capsys.readouterr().err and not (tmp_path / "wider").exists()
+    assert main(["train", "--name", "narrower", *common, "--features", "2", "--steps", "1", "--init-from", "base",
+                 "--run-dir", str(tmp_path / "narrower")]) == 1
+    assert "--init-from base is" in capsys.readouterr().err and not (tmp_path / "narrower").exists()
     # A vanishing learning rate leaves the fine-tuned weights where the source model was.
     assert main(["train", "--name", "tuned", *common, "--steps", "1", "--learning-rate", "1e-12", "--init-from", "base",
                  "--run-dir", str(tmp_path / "tuned")]) == 0
@@ -112,6 +112,14 @@ def test_fine_tuning_starts_from_a_registered_model_and_records_it(crops: dict[s
     base_sha = next(model for model in registry["models"] if model["name"] == "base")["weights"]["sha256"]
     source = json.loads((tmp_path / "models" / "tuned.card.json").read_text())["training"]["initialised_from"]
     assert source["model"] == "base" and source["weights_sha256"] == base_sha and source["steps"] == 2
+    # A wider and deeper network starts as the smaller one: its old channels hold the old weights (grow.py).
+    assert main(["train", "--name", "grown", *common, "--features", "6", "--blocks", "2", "--steps", "1",
+                 "--learning-rate", "1e-12", "--init-from", "base", "--run-dir", str(tmp_path / "grown")]) == 0
+    grown = load_file(str(tmp_path / "models" / "grown.safetensors"))
+    assert np.allclose(grown["tail.weight"][:, :4].numpy(), base["tail.weight"].numpy(), atol=1e-8)
+    assert not grown["tail.weight"][:, 4:].any() and not grown["blocks.1.conv2.1.weight"].any()
+    card = json.loads((tmp_path / "models" / "grown.card.json").read_text())
+    assert card["training"]["initialised_from"]["size"] == "4x1"
 
 
 def test_real_low_dose_pairs_with_two_x_through_plane_upscaling(crops: dict[str, Path], tmp_path: Path) -> None:
