@@ -117,7 +117,8 @@ def test_fine_tuning_starts_from_a_registered_model_and_records_it(crops: dict[s
                  "--learning-rate", "1e-12", "--init-from", "base", "--run-dir", str(tmp_path / "grown")]) == 0
     grown = load_file(str(tmp_path / "models" / "grown.safetensors"))
     assert np.allclose(grown["tail.weight"][:, :4].numpy(), base["tail.weight"].numpy(), atol=1e-8)
-    assert not grown["tail.weight"][:, 4:].any() and not grown["blocks.1.conv2.1.weight"].any()
+    # (Adam's first step moves every weight by about the learning rate, 1e-12.)
+    assert grown["tail.weight"][:, 4:].abs().max() < 1e-8 and grown["blocks.1.conv2.1.weight"].abs().max() < 1e-8
     card = json.loads((tmp_path / "models" / "grown.card.json").read_text())
     assert card["training"]["initialised_from"]["size"] == "4x1"
 
