@@ -29,10 +29,11 @@ BLOCK_KEY = re.compile(r"blocks\.(\d+)\.")
 def can_grow(source: ModelConfig, target: ModelConfig) -> bool:
     """Whether ``grow_into`` can start ``target`` as ``source``: the same family and through-plane factor (1: the
     upsampling's channel layout depends on the width), no fewer features or blocks, any noise-level input."""
-    same = source.architecture == target.architecture and source.z_upscale == target.z_upscale
-    bigger = target.features >= source.features and target.blocks >= source.blocks
-    return same and bigger and (source.z_upscale == 1 or (source.features, source.blocks) == (target.features,
-                                                                                            target.blocks))
+    if (source.architecture, source.z_upscale) != (target.architecture, target.z_upscale):
+        return False
+    if source.z_upscale > 1:
+        return (source.features, source.blocks) == (target.features, target.blocks)
+    return target.features >= source.features and target.blocks >= source.blocks
 
 
 def grow_into(model: nn.Module, source_state: dict[str, torch.Tensor]) -> None:
