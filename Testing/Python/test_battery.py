@@ -120,3 +120,17 @@ def test_tuning_returns_the_candidates_with_the_best_mean_psnr(phantom_case: Pat
     best = max(diffusion_rows, key=lambda row: row["mean_psnr_db"])
     assert (best_diffusion.iterations, best_diffusion.conductance) == (best["iterations"], best["conductance"])
     assert len({row["mean_psnr_db"] for row in nlm_rows}) > 1  # the strength changes the result
+
+
+def test_noise_level_gain_tuning_scores_each_gain_and_refuses_a_blind_model(phantom_case: Path) -> None:
+    from CTDenoiseLib.errors import CTDenoiseError
+    from CTDenoiseLib.evaluation.noise_gain_tuning import tune_noise_level_gain
+
+    grid = Grid(cases={"synthetic chest": str(phantom_case)}, doses=[0.1], thicknesses=["native"],
+                pixels=["native"], exposure_control=[True], kernels=["hann"])
+    best, rows = tune_noise_level_gain(grid, "stresnet", gains=(0.5, 1.0, 3.0), log=lambda _: None)
+    assert [row["noise_level_gain"] for row in rows] == [0.5, 1.0, 3.0]
+    assert best == max(rows, key=lambda row: row["mean_psnr_db"])["noise_level_gain"]
+    assert len({round(row["mean_psnr_db"], 3) for row in rows}) == 3  # the gain reaches the network
+    with pytest.raises(CTDenoiseError, match="blind"):
+        tune_noise_level_gain(grid, "srresnet", log=lambda _: None)

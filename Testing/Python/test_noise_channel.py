@@ -126,3 +126,50 @@ def test_fine_tuning_a_blind_model_starts_as_that_model() -> None:
     with torch.no_grad():
         for level in (0.1, 2.0):
             torch.testing.assert_close(conditioned(torch.cat([image, torch.full_like(image, level)], 1)), blind(image))
+
+
+def test_the_noise_level_gain_multiplies_the_level_the_network_is_told() -> None:
+    from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
+
+    run = TorchRunner(conditioned_model(2), "cpu")
+    hu = noisy_volume(50.0, seed=2)
+    told_more = denoise_hu(hu, run, NORMALIZATION, 6, noise_level_gain=1.6)
+    np.testing.assert_allclose(told_more, denoise_hu(hu, run, NORMALIZATION, 6,
+                                                     noise_std_hu=1.6 * estimate_noise_std(hu).std_hu), atol=1e-3)
+    assert np.abs(told_more - denoise_hu(hu, run, NORMALIZATION, 6)).mean() > 0.5
+    given = denoise_hu(hu, run, NORMALIZATION, 6, noise_std_hu=40.0, noise_level_gain=2.0)
+    np.testing.assert_allclose(given, denoise_hu(hu, run, NORMALIZATION, 6, noise_std_hu=80.0), atol=1e-3)
+
+
+def test_the_engine_tells_the_network_its_cards_gain() -> None:
+    from dataclasses import replace
+
+    from CTDenoiseLib.inference.pipeline import prepare_engine
+
+    engine = prepare_engine("stresnet", "fp32", "cpu")
+    hu = noisy_volume(60.0, seed=3)
+    gained = replace(engine, loaded=replace(engine.loaded, noise_level_gain=1.5))
+    np.testing.assert_allclose(gained.denoise(hu, noise_std_hu=60.0), engine.denoise(hu, noise_std_hu=90.0),
+                               atol=1e-3)
+
+
+def test_a_cards_noise_level_gain_is_read_and_checked() -> None:
+    from CTDenoiseLib.errors import CTDenoiseError
+    from CTDenoiseLib.models.files import noise_level_gain
+
+    assert noise_level_gain({}, "m") == 1.0 and noise_level_gain({"noise_level_gain": 1.4}, "m") == 1.4
+    for bad in (0, -1.0, "1.4", True, None, 50):
+        with pytest.raises(CTDenoiseError, match="noise_level_gain"):
+            noise_level_gain({"noise_level_gain": bad}, "m")
+
+
+def test_int8_calibration_feeds_the_level_with_the_gain(tmp_path: Path) -> None:
+    from CTDenoiseLib.runtime.quantization import CalibrationSettings, calibration_patches
+
+    paths = write_crops(tmp_path / "data")
+    settings = CalibrationSettings(patches=2, patch=(4, 32, 32))
+    plain = calibration_patches([paths["chestA"]], NORMALIZATION, settings, channels=2)
+    gained = calibration_patches([paths["chestA"]], NORMALIZATION, settings, channels=2, noise_level_gain=1.5)
+    for one, other in zip(plain, gained):
+        np.testing.assert_array_equal(one[:, 0], other[:, 0])
+        np.testing.assert_allclose(other[:, 1], 1.5 * one[:, 1], rtol=1e-6)

@@ -27,9 +27,12 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a small grid (10 %% and 50 %% dose, native geometry, both calibrations, 160-pixel crop "
                              "of 6 slices): minutes, for a first look")
-    parser.add_argument("--tune", action="store_true",
-                        help="instead of scoring, choose the NLM strength and diffusion settings on the grid (give a "
-                             "--grid of training volumes: the battery's own cases must not tune their baselines)")
+    parser.add_argument("--tune", nargs="?", const="baselines", choices=("baselines", "noise-level-gain"),
+                        help="instead of scoring, choose on the grid: 'baselines' (the default) the NLM strength and "
+                             "diffusion settings (give a --grid of training volumes: the battery's own cases must not "
+                             "tune their baselines); 'noise-level-gain' the gain each noise-conditioned model of "
+                             "--models is told its input's estimated noise level with (give a --grid of its "
+                             "validation volumes), for its card's inference.noise_level_gain")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="CSV",
                         help="instead of scoring, write the report of these battery.csv files (shards of one grid "
                              "run on several machines or processes)")
@@ -102,6 +105,20 @@ def run(args: argparse.Namespace) -> int:
         diffusion = dataclasses.replace(diffusion, iterations=args.diffusion_iterations)
     cpu = cpu_info()
     print(f"machine: {cpu.describe()}")
+    if args.tune == "noise-level-gain":
+        from ..errors import CTDenoiseError
+        from ..evaluation.noise_gain_tuning import takes_noise_level, tune_noise_level_gain
+
+        conditioned = [model for model in args.models if takes_noise_level(model)]
+        if not conditioned:
+            raise CTDenoiseError(f"None of {', '.join(args.models)} is noise-conditioned: no gain to tune.",
+                                 "Give --models with a noise-conditioned model (card config \"noise_input\": true).")
+        for model in sorted(set(args.models) - set(conditioned)):
+            print(f"{model}: blind (no noise-level input), nothing to tune")
+        for model in conditioned:
+            gain, _ = tune_noise_level_gain(grid, model)
+            print(f"best for {model}: \"inference\": {{\"noise_level_gain\": {gain:g}}} in its card")
+        return 0
     if args.tune:
         from ..evaluation.battery import tune_baselines
 

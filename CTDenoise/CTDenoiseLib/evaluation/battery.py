@@ -172,6 +172,16 @@ def make_scene(condition: Condition, grid: Grid, volumes: dict[str, Volume]) -> 
                  extra)
 
 
+def simulated_scenes(grid: Grid) -> list[Scene]:
+    """Every simulated condition of ``grid`` made concrete (its volumes read and cropped once), for tuning.
+
+    Args:
+        grid: the conditions; real-dose ones (the phantom) are left out.
+    """
+    volumes = {name: _crop(read_volume(path), grid) for name, path in grid.cases.items()}
+    return [make_scene(condition, grid, volumes) for condition in grid.conditions() if not condition.real_dose]
+
+
 def score(scene: Scene, output: np.ndarray, reference: np.ndarray | None = None) -> dict:
     """Body PSNR / SSIM over ``BATTERY_WINDOW`` and the error std in flat soft tissue (HU).
 
@@ -301,8 +311,7 @@ def tune_baselines(grid: Grid, log: Callable[[str], None] = print) -> tuple[NlmS
     Returns:
         The best NLM settings, the best diffusion settings, and one row per candidate with its mean PSNR.
     """
-    volumes = {name: _crop(read_volume(path), grid) for name, path in grid.cases.items()}
-    scenes = [make_scene(condition, grid, volumes) for condition in grid.conditions() if not condition.real_dose]
+    scenes = simulated_scenes(grid)
     rows = []
     for strength in NLM_STRENGTHS:
         settings = NlmSettings(strength=strength)

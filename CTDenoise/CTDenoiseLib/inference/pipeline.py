@@ -61,13 +61,14 @@ class Engine:
             halo: tile overlap in voxels; None takes the model's own.
             on_tile: called with (tiles done, tiles) after each tile.
             noise_std_hu: the input's noise level (standard deviation, HU) for a noise-conditioned model; None
-                estimates it.
+                estimates it. The network is told it times the card's ``noise_level_gain``.
 
         Returns:
             The denoised volume in HU, float32, (z, y, x), or (z * f, y, x) for a network upscaling z by f.
         """
         denoised = denoise_hu(hu, self.run, self.loaded.normalization, self.loaded.halo if halo is None else halo,
-                              max_tile_voxels, on_tile=on_tile, noise_std_hu=noise_std_hu)
+                              max_tile_voxels, on_tile=on_tile, noise_std_hu=noise_std_hu,
+                              noise_level_gain=self.loaded.noise_level_gain)
         return blend(hu, denoised, self.strength)
 
     def metadata(self, noise: NoiseEstimate) -> tuple[tuple[str, str], ...]:

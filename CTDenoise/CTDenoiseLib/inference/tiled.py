@@ -18,12 +18,14 @@ DEFAULT_MAX_TILE_VOXELS = 4_000_000
 
 def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normalization: HUNormalization,
                halo: int, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
-               on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | None = None) -> np.ndarray:
+               on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | None = None,
+               noise_level_gain: float = 1.0) -> np.ndarray:
     """Denoise a (Z, Y, X) HU array; returns float32 HU. Voxels outside the normalisation's HU range
     (scanner padding, metal) are returned unchanged. The input array is not modified.
 
     A noise-conditioned network (its runner takes 2 channels) gets ``noise_std_hu``, the input's noise level,
-    as its second channel; where it is not given it is estimated here from ``hu`` (``noise_estimate``).
+    times ``noise_level_gain`` as its second channel; where it is not given it is estimated here from ``hu``
+    (``noise_estimate``).
 
     A z-upscaling network (``run`` returns f times the slices it is given) yields (Z * f, Y, X); f is read from
     the first tile's output, and voxels left unchanged repeat their input slice f times.
@@ -39,6 +41,7 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
         on_tile: called with (tiles done, tiles) after each tile.
         noise_std_hu: the input's noise standard deviation in HU, for a noise-conditioned network; None
             estimates it from ``hu``. Not used by a blind network.
+        noise_level_gain: the network is told this multiple of the level (the model card's; 1: as it is).
 
     Returns:
         The denoised volume in HU, float32, (Z, Y, X) or (Z * f, Y, X) for a z-upscaling network. Without
@@ -48,7 +51,8 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
         ValueError: the network's output on the first tile is not its input upscaled by a whole factor along z.
     """
     if input_channels(run) == 2:
-        run = with_noise_level(run, estimate_noise_std(hu).std_hu if noise_std_hu is None else noise_std_hu)
+        run = with_noise_level(run, estimate_noise_std(hu).std_hu if noise_std_hu is None else noise_std_hu,
+                               noise_level_gain)
     normalised = normalization.normalise(hu)
     padded = np.pad(normalised, halo, mode="edge")
     output: np.ndarray | None = None

@@ -25,25 +25,27 @@ def input_channels(run: Runner) -> int:
     return int(getattr(run, "input_channels", 1))
 
 
-def channel_value(std_hu: float | None) -> float:
+def channel_value(std_hu: float | None, gain: float = 1.0) -> float:
     """The noise channel's value for a noise standard deviation in HU (the fallback where it is unknown).
 
     Args:
         std_hu: estimated noise standard deviation of the input (HU); None or nan when unknown.
+        gain: the network is told this multiple of the level (the model card's ``noise_level_gain``).
     """
     if std_hu is None or not np.isfinite(std_hu) or std_hu <= 0:
         std_hu = FALLBACK_STD_HU
-    return float(std_hu) / UNIT_HU
+    return gain * float(std_hu) / UNIT_HU
 
 
-def with_noise_level(run: Runner, std_hu: float | None) -> Runner:
+def with_noise_level(run: Runner, std_hu: float | None, gain: float = 1.0) -> Runner:
     """A runner of (Z, Y, X) tiles that feeds ``run`` the tile stacked with a constant noise-level channel.
 
     Args:
         run: runner of a noise-conditioned network, taking (2, Z, Y, X).
         std_hu: the input volume's noise standard deviation (HU); None or nan: ``FALLBACK_STD_HU``.
+        gain: the network is told this multiple of the level (the model card's ``noise_level_gain``).
     """
-    value = np.float32(channel_value(std_hu))
+    value = np.float32(channel_value(std_hu, gain))
 
     def run_with_level(tile: np.ndarray) -> np.ndarray:
         return run(np.stack([tile, np.full_like(tile, value)]))

@@ -56,9 +56,11 @@ def _slab_bounds(depth: int, slab: int, count: int, rng: np.random.Generator) ->
 
 
 def calibration_patches(paths: Sequence[str | Path], normalization: HUNormalization, settings: CalibrationSettings,
-                        on_volume: Callable[[int, int], None] | None = None, channels: int = 1) -> list[np.ndarray]:
+                        on_volume: Callable[[int, int], None] | None = None, channels: int = 1,
+                        noise_level_gain: float = 1.0) -> list[np.ndarray]:
     """``settings.patches`` normalised low-dose patches (1, channels, Z, Y, X), spread evenly over the volumes;
-    with 2 channels the second is the slab's estimated noise level (``noise_channel``)."""
+    with 2 channels the second is the slab's estimated noise level times ``noise_level_gain`` (``noise_channel``),
+    as the engine feeds it."""
     if not paths:
         raise CTDenoiseError("No calibration volumes given.", "Pass normal-dose CT volumes with --calibration.")
     rng = np.random.default_rng(settings.seed)
@@ -81,7 +83,8 @@ def calibration_patches(paths: Sequence[str | Path], normalization: HUNormalizat
             low_hu = simulate_volume(slab, noise).array
             normal = normalization.normalise(low_hu)
             if channels == 2:  # a noise-conditioned network sees its input's estimated noise level
-                normal = np.stack([normal, np.full_like(normal, channel_value(estimate_noise_std(low_hu).std_hu))])
+                level = channel_value(estimate_noise_std(low_hu).std_hu, noise_level_gain)
+                normal = np.stack([normal, np.full_like(normal, level)])
             body = volume.array[start:stop] > -900
             taken = 0
             for _ in range(quota * 20):
@@ -133,7 +136,8 @@ def quantize_registered(loaded: LoadedModel, calibration: Sequence[str | Path], 
         raise CTDenoiseError(f"Model '{loaded.name}' is not registered.", "Register it first.")
     started = time.perf_counter()
     channels = 2 if loaded.config.noise_input else 1
-    patches = calibration_patches(calibration, loaded.normalization, settings, on_volume, channels)
+    patches = calibration_patches(calibration, loaded.normalization, settings, on_volume, channels,
+                                  loaded.noise_level_gain)
     int8 = quantize_openvino(loaded, patches)
     folder = loaded.entry.weights.path.parent
     xml = write_ir(int8, folder / f"{loaded.name}.int8.xml")[0]
