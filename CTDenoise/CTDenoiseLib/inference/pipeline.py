@@ -79,10 +79,13 @@ class Engine:
 
         Returns:
             (key, value) pairs: the CTDenoise version, model name, weights' SHA-256 (empty without a registry
-            entry), precision, device, strength, self-ensemble (``yes``/``no``) and the input's noise level.
+            entry), precision, device, strength, self-ensemble (``yes``/``no``), the input's noise level and,
+            for a noise-conditioned model, the gain its network was told that level with.
         """
         entry = self.loaded.entry
-        return (("ctdenoise_version", __version__), ("ctdenoise_model", self.loaded.name),
+        told = ((("ctdenoise_noise_level_gain", f"{self.loaded.noise_level_gain:g}"),)
+                if self.loaded.config.noise_input else ())
+        return told + (("ctdenoise_version", __version__), ("ctdenoise_model", self.loaded.name),
                 ("ctdenoise_weights_sha256", entry.weights.sha256 if entry else ""),
                 ("ctdenoise_precision", self.choice.precision), ("ctdenoise_device", self.choice.device),
                 ("ctdenoise_strength", f"{self.strength:g}"),
