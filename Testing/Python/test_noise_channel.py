@@ -16,6 +16,7 @@ from CTDenoiseLib.inference.self_ensemble import self_ensemble  # noqa: E402
 from CTDenoiseLib.inference.tiled import denoise_hu  # noqa: E402
 from CTDenoiseLib.models import ModelConfig, build_model  # noqa: E402
 from CTDenoiseLib.models.noise_channel import FALLBACK_STD_HU, UNIT_HU, channel_value, input_channels  # noqa: E402
+from CTDenoiseLib.models.noise_level_gain import NoiseLevelGain  # noqa: E402
 from CTDenoiseLib.runtime.backends import TorchRunner  # noqa: E402
 from CTDenoiseLib.simulation.low_dose import DoseSimulation  # noqa: E402
 
@@ -144,23 +145,33 @@ def test_the_noise_level_gain_multiplies_the_level_the_network_is_told() -> None
 def test_the_engine_tells_the_network_its_cards_gain() -> None:
     from dataclasses import replace
 
+    from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
     from CTDenoiseLib.inference.pipeline import prepare_engine
 
     engine = prepare_engine("stresnet", "fp32", "cpu")
     hu = noisy_volume(60.0, seed=3)
-    gained = replace(engine, loaded=replace(engine.loaded, noise_level_gain=1.5))
-    np.testing.assert_allclose(gained.denoise(hu, noise_std_hu=60.0), engine.denoise(hu, noise_std_hu=90.0),
+    plain = replace(engine, loaded=replace(engine.loaded, noise_level_gain=NoiseLevelGain()))
+    gained = replace(engine, loaded=replace(engine.loaded, noise_level_gain=NoiseLevelGain.constant(1.5)))
+    np.testing.assert_allclose(gained.denoise(hu, noise_std_hu=60.0), plain.denoise(hu, noise_std_hu=90.0),
                                atol=1e-3)
+    grain = estimate_noise_std(hu).grain  # white noise: about 1
+    by_grain = NoiseLevelGain((grain - 0.1, grain + 0.1), (2.0, 1.0))  # 1.5 at this input's grain
+    np.testing.assert_allclose(replace(engine, loaded=replace(engine.loaded, noise_level_gain=by_grain)).denoise(
+        hu, noise_std_hu=60.0), plain.denoise(hu, noise_std_hu=90.0), atol=1e-3)
 
 
 def test_a_cards_noise_level_gain_is_read_and_checked() -> None:
     from CTDenoiseLib.errors import CTDenoiseError
-    from CTDenoiseLib.models.files import noise_level_gain
+    from CTDenoiseLib.models.noise_level_gain import from_card
 
-    assert noise_level_gain({}, "m") == 1.0 and noise_level_gain({"noise_level_gain": 1.4}, "m") == 1.4
-    for bad in (0, -1.0, "1.4", True, None, 50):
+    assert from_card({}, "m").for_grain(0.6) == 1.0 and from_card({"noise_level_gain": 1.4}, "m").for_grain(0.6) == 1.4
+    table = from_card({"noise_level_gain": {"grain": [0.7, 0.85], "gain": [1.4, 1.0]}}, "m")
+    assert table.for_grain(0.5) == 1.4 and table.for_grain(0.775) == pytest.approx(1.2) and table.for_grain(1.2) == 1.0
+    assert table.for_grain(float("nan")) == 1.0 and table.to_card() == {"grain": [0.7, 0.85], "gain": [1.4, 1.0]}
+    for bad in (0, -1.0, "1.4", True, None, 50, {"grain": [0.8, 0.7], "gain": [1, 2]}, {"grain": [0.7], "gain": []},
+                {"grain": [0.7, 0.8], "gain": [1.0, 20]}):
         with pytest.raises(CTDenoiseError, match="noise_level_gain"):
-            noise_level_gain({"noise_level_gain": bad}, "m")
+            from_card({"noise_level_gain": bad}, "m")
 
 
 def test_int8_calibration_feeds_the_level_with_the_gain(tmp_path: Path) -> None:
@@ -169,7 +180,8 @@ def test_int8_calibration_feeds_the_level_with_the_gain(tmp_path: Path) -> None:
     paths = write_crops(tmp_path / "data")
     settings = CalibrationSettings(patches=2, patch=(4, 32, 32))
     plain = calibration_patches([paths["chestA"]], NORMALIZATION, settings, channels=2)
-    gained = calibration_patches([paths["chestA"]], NORMALIZATION, settings, channels=2, noise_level_gain=1.5)
+    gained = calibration_patches([paths["chestA"]], NORMALIZATION, settings, channels=2,
+                                 noise_level_gain=NoiseLevelGain.constant(1.5))
     for one, other in zip(plain, gained):
         np.testing.assert_array_equal(one[:, 0], other[:, 0])
         np.testing.assert_allclose(other[:, 1], 1.5 * one[:, 1], rtol=1e-6)

@@ -25,6 +25,7 @@ def test_white_noise_of_known_std_is_recovered(std: float) -> None:
     noisy = clean + np.random.default_rng(1).normal(0, std, clean.shape).astype(np.float32)
     estimate = estimate_noise_std(noisy)
     assert estimate.std_hu == pytest.approx(std, rel=0.08)
+    assert estimate.grain == pytest.approx(1.0, abs=0.05)  # white noise: neighbours uncorrelated
 
 
 @pytest.mark.parametrize("kernel", ["hann", "ram-lak"])
@@ -40,6 +41,8 @@ def test_simulated_ct_noise_is_recovered_where_a_white_noise_estimator_fails(ker
     if kernel == "hann":  # the soft kernel's grain hides from the wavelet's finest scale
         wavelet = float(np.mean([estimate_sigma(image) for image in low]))
         assert wavelet < 0.5 * true
+    # Coarser grain, lower value: sqrt(1 - neighbour correlation) of the inserted noise, measured without reference.
+    assert estimate.grain == pytest.approx({"hann": 0.62, "ram-lak": 0.92}[kernel], abs=0.06)
 
 
 def test_the_input_is_not_modified_and_air_alone_gives_no_estimate() -> None:
@@ -48,7 +51,7 @@ def test_the_input_is_not_modified_and_air_alone_gives_no_estimate() -> None:
     before = air.copy()
     estimate = estimate_noise_std(air)
     np.testing.assert_array_equal(air, before)
-    assert np.isnan(estimate.std_hu) and estimate.event()["std_hu"] is None
+    assert np.isnan(estimate.std_hu) and estimate.event()["std_hu"] is None and estimate.event()["grain"] is None
 
 
 def test_a_single_slice_is_accepted() -> None:

@@ -8,6 +8,11 @@ enhanced organs) and whose smoothed gradient is low; the median over those windo
 9 x 9 pixels hold several noise grains, and the median ignores the windows that straddle an edge or a vessel.
 The sample-variance bias of a window against correlated noise is corrected by ``WINDOW_CORRECTION``, measured on
 noise from the simulator (``Testing/Python/test_noise_estimate.py`` checks the estimate on volumes of known noise).
+
+The same windows also say how coarse the noise grain is: the median local std of horizontal neighbour differences
+over sqrt(2) times the median local std. For noise whose neighbouring pixels are correlated by rho it is
+sqrt(1 - rho): about 1 for white noise and sharp kernels (ram-lak about 0.9), lower for soft kernels (hann about
+0.6), whose coarser grain a network trained on simulated noise under-corrects (``models.noise_level_gain``).
 """
 
 from __future__ import annotations
@@ -30,29 +35,37 @@ METHOD = "median local std (9x9 windows) in flat soft tissue"
 
 @dataclass(frozen=True)
 class NoiseEstimate:
-    """``std_hu``: the estimated noise standard deviation in HU (nan when no soft tissue was found)."""
+    """``std_hu``: the estimated noise standard deviation in HU (nan when no soft tissue was found); ``grain``:
+    sqrt(1 - neighbour correlation) of the noise, 1 for white noise, lower for coarser grain (nan likewise)."""
 
     std_hu: float
     windows: int  # pixels whose window counted
     method: str = METHOD
+    grain: float = float("nan")
 
     def event(self) -> dict:
         return events.event("noise", std_hu=None if np.isnan(self.std_hu) else round(self.std_hu, 1),
-                            method=self.method)
+                            method=self.method, grain=None if np.isnan(self.grain) else round(self.grain, 3))
 
 
-def _slice_local_std(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    smooth = ndimage.gaussian_filter(image, SMOOTHING_PIXELS)
+def _local_std(image: np.ndarray) -> np.ndarray:
     mean = ndimage.uniform_filter(image, WINDOW)
     variance = ndimage.uniform_filter(image * image, WINDOW) - mean * mean
-    local_std = np.sqrt(np.clip(variance, 0.0, None) * WINDOW * WINDOW / (WINDOW * WINDOW - 1))
+    return np.sqrt(np.clip(variance, 0.0, None) * WINDOW * WINDOW / (WINDOW * WINDOW - 1))
+
+
+def _slice_local_std(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    smooth = ndimage.gaussian_filter(image, SMOOTHING_PIXELS)
+    local_std = _local_std(image)
+    difference = np.zeros_like(image)
+    difference[:, :-1] = image[:, 1:] - image[:, :-1]
     tissue = (smooth > SOFT_TISSUE_HU[0]) & (smooth < SOFT_TISSUE_HU[1])
     # The whole window must be tissue, not only its centre: erode by half a window.
     tissue = ndimage.binary_erosion(tissue, np.ones((WINDOW, WINDOW), bool))
     gradient = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1))
     if tissue.any():
         tissue &= gradient <= np.median(gradient[tissue])
-    return local_std, tissue
+    return local_std, _local_std(difference), tissue
 
 
 def estimate_noise_std(hu: np.ndarray) -> NoiseEstimate:
@@ -62,18 +75,21 @@ def estimate_noise_std(hu: np.ndarray) -> NoiseEstimate:
         hu: CT volume in HU, (Z, Y, X) or a single (Y, X) slice; not modified.
 
     Returns:
-        The estimate and the number of pixels it rests on; ``std_hu`` is nan where fewer than 200 pixels of
-        flat soft tissue exist (a phantom of air and bone, a crop of lung).
+        The estimate, the number of pixels it rests on and the noise grain; ``std_hu`` and ``grain`` are nan where
+        fewer than 200 pixels of flat soft tissue exist (a phantom of air and bone, a crop of lung).
     """
     volume = np.asarray(hu)
     if volume.ndim == 2:
         volume = volume[None]
     picks = np.unique(np.linspace(0, volume.shape[0] - 1, min(MOST_SLICES, volume.shape[0])).round().astype(int))
-    values = []
+    values, differences = [], []
     for index in picks:
-        local_std, tissue = _slice_local_std(volume[index].astype(np.float64))
+        local_std, difference_std, tissue = _slice_local_std(volume[index].astype(np.float64))
         values.append(local_std[tissue])
+        differences.append(difference_std[tissue])
     samples = np.concatenate(values) if values else np.empty(0)
     if samples.size < 200:
         return NoiseEstimate(float("nan"), int(samples.size))
-    return NoiseEstimate(float(np.median(samples) * WINDOW_CORRECTION), int(samples.size))
+    median = float(np.median(samples))
+    grain = float(np.median(np.concatenate(differences)) / (np.sqrt(2.0) * median)) if median > 0 else float("nan")
+    return NoiseEstimate(median * WINDOW_CORRECTION, int(samples.size), grain=grain)

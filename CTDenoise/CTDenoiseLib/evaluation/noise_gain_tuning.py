@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import CTDenoiseError
+from ..models.noise_level_gain import NoiseLevelGain
 from .battery import BATTERY_TILE_VOXELS, score, simulated_scenes
 from .battery_grid import Grid
 
@@ -60,7 +61,7 @@ def tune_noise_level_gain(grid: Grid, model: str, gains: tuple[float, ...] = NOI
     lows = [score(scene, scene.low)["psnr_db"] for scene in scenes]
     rows = []
     for gain in gains:
-        told = replace(engine, loaded=replace(engine.loaded, noise_level_gain=gain))
+        told = replace(engine, loaded=replace(engine.loaded, noise_level_gain=NoiseLevelGain.constant(gain)))
         psnrs = [score(scene, told.denoise(scene.low, BATTERY_TILE_VOXELS))["psnr_db"] for scene in scenes]
         rows.append({"model": model, "noise_level_gain": gain, "mean_psnr_db": float(np.mean(psnrs)),
                      "worst_gain_db": float(np.min(np.subtract(psnrs, lows)))})

@@ -61,14 +61,20 @@ class Engine:
             halo: tile overlap in voxels; None takes the model's own.
             on_tile: called with (tiles done, tiles) after each tile.
             noise_std_hu: the input's noise level (standard deviation, HU) for a noise-conditioned model; None
-                estimates it. The network is told it times the card's ``noise_level_gain``.
+                estimates it. The network is told it times the card's ``noise_level_gain`` (for a table over
+                the noise grain, the grain is measured on ``hu``).
 
         Returns:
             The denoised volume in HU, float32, (z, y, x), or (z * f, y, x) for a network upscaling z by f.
         """
+        gain = 1.0
+        if self.loaded.config.noise_input:
+            rule = self.loaded.noise_level_gain
+            estimate = estimate_noise_std(hu) if noise_std_hu is None or not rule.is_constant else None
+            noise_std_hu = estimate.std_hu if noise_std_hu is None else noise_std_hu
+            gain = rule.for_grain(estimate.grain if estimate else None)
         denoised = denoise_hu(hu, self.run, self.loaded.normalization, self.loaded.halo if halo is None else halo,
-                              max_tile_voxels, on_tile=on_tile, noise_std_hu=noise_std_hu,
-                              noise_level_gain=self.loaded.noise_level_gain)
+                              max_tile_voxels, on_tile=on_tile, noise_std_hu=noise_std_hu, noise_level_gain=gain)
         return blend(hu, denoised, self.strength)
 
     def metadata(self, noise: NoiseEstimate) -> tuple[tuple[str, str], ...]:
@@ -83,7 +89,7 @@ class Engine:
             for a noise-conditioned model, the gain its network was told that level with.
         """
         entry = self.loaded.entry
-        told = ((("ctdenoise_noise_level_gain", f"{self.loaded.noise_level_gain:g}"),)
+        told = ((("ctdenoise_noise_level_gain", f"{self.loaded.noise_level_gain.for_grain(noise.grain):.3g}"),)
                 if self.loaded.config.noise_input else ())
         return told + (("ctdenoise_version", __version__), ("ctdenoise_model", self.loaded.name),
                 ("ctdenoise_weights_sha256", entry.weights.sha256 if entry else ""),

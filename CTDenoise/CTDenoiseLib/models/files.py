@@ -15,6 +15,8 @@ from ..hu import HUNormalization
 from ..io.atomic import atomic_write, write_text_atomic
 from ..io.file_modes import apply_default_mode
 from . import ModelConfig, build_model, macs_per_voxel, parameter_count, receptive_field_radius
+from .noise_level_gain import NoiseLevelGain
+from .noise_level_gain import from_card as noise_level_gain_from_card
 from .registry import ModelEntry, find_model
 
 DEFAULT_HALO = 8
@@ -32,10 +34,9 @@ class LoadedModel:
         halo: tile overlap in voxels (the card's ``inference.halo``, else ``DEFAULT_HALO``).
         card: the whole model card.
         entry: the registry entry it was loaded from.
-        noise_level_gain: a noise-conditioned network is told this multiple of its input's estimated noise level
-            (the card's ``inference.noise_level_gain``, else 1): chosen after training on validation volumes
-            (``ctdenoise battery --tune``), because a network trained on simulated noise under-corrects real and
-            coarser-grained noise at the level the estimator reports.
+        noise_level_gain: a noise-conditioned network is told this multiple of its input's estimated noise level,
+            one number or one per noise grain (the card's ``inference.noise_level_gain``, else 1; see
+            ``noise_level_gain``).
     """
 
     name: str
@@ -45,7 +46,7 @@ class LoadedModel:
     halo: int
     card: dict
     entry: ModelEntry | None = None
-    noise_level_gain: float = 1.0
+    noise_level_gain: NoiseLevelGain = NoiseLevelGain()
 
 
 def describe(module: nn.Module) -> dict:
@@ -90,21 +91,7 @@ def load_model(name: str | ModelEntry) -> LoadedModel:
     return LoadedModel(name=entry.name, module=module, config=config,
                        normalization=HUNormalization.from_dict(card["hu_normalization"]),
                        halo=int(inference.get("halo", DEFAULT_HALO)), card=card, entry=entry,
-                       noise_level_gain=noise_level_gain(inference, entry.name))
-
-
-def noise_level_gain(inference: dict, name: str) -> float:
-    """The card's ``inference.noise_level_gain`` (1 where absent), checked to be a positive number.
-
-    Args:
-        inference: the card's ``inference`` block.
-        name: the model's name, for the error message.
-    """
-    value = inference.get("noise_level_gain", 1.0)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= 10:
-        raise CTDenoiseError(f"Model '{name}' has an invalid inference.noise_level_gain {value!r} in its card.",
-                             "It must be a number between 0.1 and 10 (1: the estimated level as it is).")
-    return float(value)
+                       noise_level_gain=noise_level_gain_from_card(inference, entry.name))
 
 
 def save_model(module: nn.Module, config: ModelConfig, card: dict, folder: Path, stem: str) -> tuple[Path, Path]:

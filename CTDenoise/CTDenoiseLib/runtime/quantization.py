@@ -27,6 +27,7 @@ from ..hu import HUNormalization, check_ct_values
 from ..io.volumes import read_volume
 from ..models.files import LoadedModel
 from ..models.noise_channel import as_batch, channel_value
+from ..models.noise_level_gain import NoiseLevelGain
 from ..models.registry import register_model
 from ..simulation.low_dose import DoseSimulation, simulate_volume
 from .int8_artefact import INT8_KEYS
@@ -57,10 +58,10 @@ def _slab_bounds(depth: int, slab: int, count: int, rng: np.random.Generator) ->
 
 def calibration_patches(paths: Sequence[str | Path], normalization: HUNormalization, settings: CalibrationSettings,
                         on_volume: Callable[[int, int], None] | None = None, channels: int = 1,
-                        noise_level_gain: float = 1.0) -> list[np.ndarray]:
+                        noise_level_gain: NoiseLevelGain = NoiseLevelGain()) -> list[np.ndarray]:
     """``settings.patches`` normalised low-dose patches (1, channels, Z, Y, X), spread evenly over the volumes;
-    with 2 channels the second is the slab's estimated noise level times ``noise_level_gain`` (``noise_channel``),
-    as the engine feeds it."""
+    with 2 channels the second is the slab's estimated noise level times the gain ``noise_level_gain`` gives for
+    its noise grain (``noise_channel``), as the engine feeds it."""
     if not paths:
         raise CTDenoiseError("No calibration volumes given.", "Pass normal-dose CT volumes with --calibration.")
     rng = np.random.default_rng(settings.seed)
@@ -83,7 +84,8 @@ def calibration_patches(paths: Sequence[str | Path], normalization: HUNormalizat
             low_hu = simulate_volume(slab, noise).array
             normal = normalization.normalise(low_hu)
             if channels == 2:  # a noise-conditioned network sees its input's estimated noise level
-                level = channel_value(estimate_noise_std(low_hu).std_hu, noise_level_gain)
+                estimate = estimate_noise_std(low_hu)
+                level = channel_value(estimate.std_hu, noise_level_gain.for_grain(estimate.grain))
                 normal = np.stack([normal, np.full_like(normal, level)])
             body = volume.array[start:stop] > -900
             taken = 0
