@@ -150,7 +150,8 @@ def quantize_registered(loaded: LoadedModel, calibration: Sequence[str | Path], 
             "scheme": "post-training static; weights per output channel (symmetric INT8), activations per tensor; "
                       "head and tail convolutions and the top-level residual additions FP32",
             "calibration": {**asdict(settings), "volumes": [Path(path).name for path in calibration],
-                            "patches_used": len(patches)},
+                            "patches_used": len(patches),
+                            **({"noise_level_gain": loaded.noise_level_gain.to_card()} if channels == 2 else {})},
             "files": ir_checksums(xml)}
     info_path = folder / f"{loaded.name}.int8.json"
     info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
