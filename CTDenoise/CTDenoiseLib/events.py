@@ -3,7 +3,8 @@
 Every event the engine prints is named here and written by ``emit``; readers use ``parse``. What each carries:
   {"event":"progress","done":k,"total":n}
   {"event":"info","message":"..."}
-  {"event":"noise","std_hu":S,"method":"..."}   the input's estimated noise level (std_hu null: no soft tissue)
+  {"event":"noise","std_hu":S,"method":"...","grain":G}   the input's estimated noise level and grain (null: no
+                                                soft tissue)
   {"event":"done","output":PATH,"seconds":S}
   {"event":"error","message":"..."}
   {"event":"file","input":..,"output":..,"status":"ok"|"failed","error":..,"seconds":..,...}   one per volume

@@ -3,7 +3,7 @@
 One JSON object per stdout line (see ``CTDenoiseLib/events.py``):
 ``{"event":"progress","done":k,"total":n}``, ``{"event":"info","message":...}``,
 ``{"event":"done","output":PATH,"seconds":S}``, ``{"event":"error","message":...}``, and the input's estimated
-noise, ``{"event":"noise","std_hu":S,"method":M}``.
+noise, ``{"event":"noise","std_hu":S,"method":M,"grain":G}``.
 """
 
 from __future__ import annotations
