@@ -91,12 +91,12 @@ class Engine:
         entry = self.loaded.entry
         told = ((("ctdenoise_noise_level_gain", f"{self.loaded.noise_level_gain.for_grain(noise.grain):.3g}"),)
                 if self.loaded.config.noise_input else ())
-        return told + (("ctdenoise_version", __version__), ("ctdenoise_model", self.loaded.name),
+        return (("ctdenoise_version", __version__), ("ctdenoise_model", self.loaded.name),
                 ("ctdenoise_weights_sha256", entry.weights.sha256 if entry else ""),
                 ("ctdenoise_precision", self.choice.precision), ("ctdenoise_device", self.choice.device),
                 ("ctdenoise_strength", f"{self.strength:g}"),
                 ("ctdenoise_self_ensemble", "yes" if self.self_ensemble else "no"),
-                ("ctdenoise_input_noise_std_hu", f"{noise.std_hu:.1f}"))
+                ("ctdenoise_input_noise_std_hu", f"{noise.std_hu:.1f}")) + told
 
 
 def blend(original: np.ndarray, denoised: np.ndarray, strength: float) -> np.ndarray:
