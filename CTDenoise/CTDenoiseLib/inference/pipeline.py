@@ -16,6 +16,7 @@ from ..evaluation.noise_estimate import NoiseEstimate, estimate_noise_std
 from ..hu import check_ct_values, to_int16_hu
 from ..io.volumes import Volume, check_output_path, read_volume, write_volume
 from ..models.files import LoadedModel, load_model
+from ..models.noise_channel import input_channels
 from ..progress import Progress
 from ..runtime.backends import Choice, Runner, describe_runner, pick_backend, runner_for
 from ..runtime.precision_auto import choose_precision
@@ -68,7 +69,7 @@ class Engine:
             The denoised volume in HU, float32, (z, y, x), or (z * f, y, x) for a network upscaling z by f.
         """
         gain = 1.0
-        if self.loaded.config.noise_input:
+        if input_channels(self.run) == 2:  # noise-conditioned
             rule = self.loaded.noise_level_gain
             estimate = estimate_noise_std(hu) if noise_std_hu is None or not rule.is_constant else None
             noise_std_hu = estimate.std_hu if noise_std_hu is None else noise_std_hu
@@ -90,7 +91,7 @@ class Engine:
         """
         entry = self.loaded.entry
         told = ((("ctdenoise_noise_level_gain", f"{self.loaded.noise_level_gain.for_grain(noise.grain):.3g}"),)
-                if self.loaded.config.noise_input else ())
+                if input_channels(self.run) == 2 else ())
         return (("ctdenoise_version", __version__), ("ctdenoise_model", self.loaded.name),
                 ("ctdenoise_weights_sha256", entry.weights.sha256 if entry else ""),
                 ("ctdenoise_precision", self.choice.precision), ("ctdenoise_device", self.choice.device),
