@@ -52,7 +52,8 @@ class Engine:
         return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}{ensemble}{strength}"
 
     def denoise(self, hu: np.ndarray, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
-                on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | None = None) -> np.ndarray:
+                on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | None = None,
+                noise_grain: float | None = None) -> np.ndarray:
         """The denoised volume (float32 HU) at this engine's strength: the one path from an array to its
         denoised array, used by files, batches, the demo, the battery, the radiomics study and detectability.
 
@@ -63,7 +64,8 @@ class Engine:
             on_tile: called with (tiles done, tiles) after each tile.
             noise_std_hu: the input's noise level (standard deviation, HU) for a noise-conditioned model; None
                 estimates it. The network is told it times the card's ``noise_level_gain`` (for a table over
-                the noise grain, the grain is measured on ``hu``).
+                the noise grain, the grain is ``noise_grain``, or measured on ``hu`` where it is None).
+            noise_grain: the input's noise grain (``NoiseEstimate.grain``) where the caller has estimated it.
 
         Returns:
             The denoised volume in HU, float32, (z, y, x), or (z * f, y, x) for a network upscaling z by f.
@@ -71,9 +73,11 @@ class Engine:
         gain = 1.0
         if input_channels(self.run) == 2:  # noise-conditioned
             rule = self.loaded.noise_level_gain
-            estimate = estimate_noise_std(hu) if noise_std_hu is None or not rule.is_constant else None
-            noise_std_hu = estimate.std_hu if noise_std_hu is None else noise_std_hu
-            gain = rule.for_grain(estimate.grain if estimate else None)
+            if noise_std_hu is None or (noise_grain is None and not rule.is_constant):
+                estimate = estimate_noise_std(hu)
+                noise_std_hu = estimate.std_hu if noise_std_hu is None else noise_std_hu
+                noise_grain = estimate.grain if noise_grain is None else noise_grain
+            gain = rule.for_grain(noise_grain)
         denoised = denoise_hu(hu, self.run, self.loaded.normalization, self.loaded.halo if halo is None else halo,
                               max_tile_voxels, on_tile=on_tile, noise_std_hu=noise_std_hu, noise_level_gain=gain)
         return blend(hu, denoised, self.strength)
@@ -229,7 +233,7 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     progress.noise(noise)
     progress.update(0, 1)
     denoise_started = time.perf_counter()
-    denoised = engine.denoise(volume.array, max_tile_voxels, halo, progress.update, noise.std_hu)
+    denoised = engine.denoise(volume.array, max_tile_voxels, halo, progress.update, noise.std_hu, noise.grain)
     denoise_seconds = time.perf_counter() - denoise_started
     result = output_volume(volume, to_int16_hu(denoised))
     (writer or write_volume)(replace(result, metadata=engine.metadata(noise)), output)
