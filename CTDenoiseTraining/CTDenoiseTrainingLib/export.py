@@ -21,6 +21,7 @@ from CTDenoiseLib import __version__
 from CTDenoiseLib.evaluation.metrics import QUALITY_WINDOW
 from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference.halo_study import choose_halo
+from CTDenoiseLib.inference.tiling import Halo
 from CTDenoiseLib.models import ModelConfig, receptive_field_radius
 from CTDenoiseLib.models.files import save_model
 from CTDenoiseLib.models.registry import REGISTRY_NAME, read_registry, register_model
@@ -40,9 +41,14 @@ def halo_study_crop(hu: np.ndarray, side: int = 160) -> np.ndarray:
     return hu[:, y0:y0 + side, x0:x0 + side]
 
 
-def study_halo(model: torch.nn.Module, low_hu: np.ndarray, normalization: HUNormalization) -> tuple[int, list]:
-    radius = receptive_field_radius(model)[0]
+def study_halo(model: torch.nn.Module, low_hu: np.ndarray, normalization: HUNormalization) -> tuple[Halo, list]:
+    radius = receptive_field_radius(model)
     return choose_halo(halo_study_crop(low_hu), TorchRunner(model, "cpu"), normalization, radius)
+
+
+def halo_key(halo: Halo) -> str:
+    """A halo as the card's measurement key: ``"10"``, or ``"10,24,24"`` for (z, y, x)."""
+    return str(halo) if isinstance(halo, int) else ",".join(str(h) for h in halo)
 
 
 def make_int8(name: str, calibration: list[str], patch: tuple[int, int, int], mode: str,
@@ -77,7 +83,7 @@ def data_summary(train: list[Case], validation: list[Case], config: TrainConfig)
 
 
 def build_card(config: TrainConfig, command: str, train: list[Case], validation: list[Case], simulation: dict,
-               normalization: HUNormalization, halo: int, halo_measurements: list, best: dict, history: list,
+               normalization: HUNormalization, halo: Halo, halo_measurements: list, best: dict, history: list,
                seconds: float, world: int, device: str, amp: str, version: dict,
                initialised_from: dict | None = None) -> dict:
     return {
@@ -86,7 +92,8 @@ def build_card(config: TrainConfig, command: str, train: list[Case], validation:
         "engine_version": __version__,
         "architecture": config.architecture,
         "hu_normalization": normalization.to_dict(),
-        "inference": {"halo": halo, "halo_max_abs_error_hu": {str(h): round(e, 4) for h, e in halo_measurements},
+        "inference": {"halo": halo if isinstance(halo, int) else list(halo),
+                      "halo_max_abs_error_hu": {halo_key(h): round(e, 4) for h, e in halo_measurements},
                       "halo_rule": HALO_RULE, "z_upscale": config.z_upscale},
         "training": {**data_summary(train, validation, config), "dose": config.dose, "simulation": simulation,
                      "config": config.to_dict(), "command": command, "initialised_from": initialised_from,

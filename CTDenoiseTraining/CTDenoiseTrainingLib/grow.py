@@ -21,15 +21,18 @@ import re
 import torch
 from torch import nn
 
-from CTDenoiseLib.models import ModelConfig
+from CTDenoiseLib.models import ARCHITECTURES, ModelConfig
 
 BLOCK_KEY = re.compile(r"blocks\.(\d+)\.")
 
 
 def can_grow(source: ModelConfig, target: ModelConfig) -> bool:
-    """Whether ``grow_into`` can start ``target`` as ``source``: the same family and through-plane factor (1: the
-    upsampling's channel layout depends on the width), no fewer features or blocks, any noise-level input."""
-    if (source.architecture, source.z_upscale) != (target.architecture, target.z_upscale):
+    """Whether ``grow_into`` can start ``target`` as ``source``: the same family (or one whose ``grows_from`` names
+    the source's: its extra modules start silent) and through-plane factor (1: the upsampling's channel layout
+    depends on the width), no fewer features or blocks, any noise-level input."""
+    family = ARCHITECTURES.get(target.architecture)
+    related = source.architecture == target.architecture or source.architecture in getattr(family, "grows_from", ())
+    if not related or source.z_upscale != target.z_upscale:
         return False
     if source.z_upscale > 1:
         return (source.features, source.blocks) == (target.features, target.blocks)

@@ -23,6 +23,7 @@ from safetensors.torch import save_file
 from CTDenoiseLib.evaluation.metrics import psnr, ssim
 from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference.tiled import denoise_hu
+from CTDenoiseLib.inference.tiling import Halo
 from CTDenoiseLib.models import build_model, receptive_field_radius
 from CTDenoiseLib.models.files import LoadedModel, load_model
 from CTDenoiseLib.runtime.backends import TorchRunner
@@ -79,7 +80,10 @@ def optimisation_step(network: torch.nn.Module, low: torch.Tensor, normal: torch
     return loss
 
 
-def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: HUNormalization, halo: int,
+VALIDATION_TILE_VOXELS = 16_000_000  # whole validation slices in few tiles: a wide in-plane halo is read once
+
+
+def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: HUNormalization, halo: Halo,
              context: distributed.Context, noise_scales: tuple[float, ...] = (1.0,)) -> dict:
     """Mean PSNR/SSIM (QUALITY_WINDOW, scanner padding excluded) of low dose and output over the validation
     regimes: every case, each of its simulated realisations (one per simulation variant), each noise scale.
@@ -89,7 +93,7 @@ def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: H
         model: the network, in training mode on return.
         cases: prepared validation cases.
         normalization: HU normalisation of the network.
-        halo: tile overlap for whole-volume inference.
+        halo: tile overlap for whole-volume inference (one number, or z, y, x).
         context: the distributed context (sums over ranks).
         noise_scales: factors applied to each realisation's noise (low - normal); 1.0 is the simulated dose.
 
@@ -109,7 +113,7 @@ def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: H
             simulated = np.load(low_path).astype(np.float32)
             for scale in noise_scales:
                 low = simulated if scale == 1.0 else normal + scale * (simulated - normal)
-                denoised = denoise_hu(low, run, normalization, halo)
+                denoised = denoise_hu(low, run, normalization, halo, VALIDATION_TILE_VOXELS)
                 low_up = np.repeat(low, normal.shape[0] // low.shape[0], axis=0)
                 values = (psnr(normal, low_up, mask=mask), psnr(normal, denoised, mask=mask),
                           ssim(normal, low_up, mask=mask), ssim(normal, denoised, mask=mask))
@@ -222,7 +226,7 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
     model_config = config.model_config()
     model = build_model(model_config).to(context.device)
     initialised_from = initialise_from(model, source) if source else None
-    halo = receptive_field_radius(model)[0]
+    halo = receptive_field_radius(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps,
                                                           eta_min=config.learning_rate * 0.02)

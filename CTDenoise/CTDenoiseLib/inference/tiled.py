@@ -11,13 +11,13 @@ from ..hu import HUNormalization
 from ..io.volumes import Volume
 from ..models.noise_channel import input_channels, with_noise_level
 from .metal import clamp_near_metal
-from .tiling import plan_tiles
+from .tiling import Halo, halo_zyx, plan_tiles
 
 DEFAULT_MAX_TILE_VOXELS = 4_000_000
 
 
 def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normalization: HUNormalization,
-               halo: int, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
+               halo: Halo, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
                on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | None = None,
                noise_level_gain: float = 1.0) -> np.ndarray:
     """Denoise a (Z, Y, X) HU array; returns float32 HU. Voxels outside the normalisation's HU range
@@ -36,7 +36,7 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
             and is given the noise channel here), its denoised normalised (z * f, y, x) tile out.
         normalization: the HU normalisation the network was trained with; voxels outside its
             ``low``..``high`` range keep their input value.
-        halo: voxels of overlap on each side of a tile (the network's receptive field).
+        halo: voxels of overlap on each side of a tile (the network's receptive field): one number, or (z, y, x).
         max_tile_voxels: the most voxels one haloed tile may hold (memory bound).
         on_tile: called with (tiles done, tiles) after each tile.
         noise_std_hu: the input's noise standard deviation in HU, for a noise-conditioned network; None
@@ -50,11 +50,12 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
     Raises:
         ValueError: the network's output on the first tile is not its input upscaled by a whole factor along z.
     """
+    run = with_spatial_multiple(run)
     if input_channels(run) == 2:
         run = with_noise_level(run, estimate_noise_std(hu).std_hu if noise_std_hu is None else noise_std_hu,
                                noise_level_gain)
     normalised = normalization.normalise(hu)
-    padded = np.pad(normalised, halo, mode="edge")
+    padded = np.pad(normalised, [(h, h) for h in halo_zyx(halo)], mode="edge")
     output: np.ndarray | None = None
     factor = 1
     tiles = plan_tiles(hu.shape, halo, max_tile_voxels)
@@ -79,6 +80,26 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
     if factor == 1:  # beside metal the network over- and undershoots: hold it to the input's local range
         clamp_near_metal(denoised, hu, normalization.high)
     return denoised
+
+
+def with_spatial_multiple(run: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """``run`` given tiles whose in-plane sides are padded (edge values) to its ``spatial_multiple`` and its output
+    cropped back; ``run`` itself where that is 1 (a compiled network of fixed-stride levels cannot pad itself).
+
+    Args:
+        run: a runner; its ``spatial_multiple`` attribute (default 1) says what in-plane sides it takes.
+    """
+    multiple = int(getattr(run, "spatial_multiple", 1))
+    if multiple == 1:
+        return run
+
+    def run_padded(tile: np.ndarray) -> np.ndarray:
+        height, width = tile.shape[-2:]
+        pad = [(0, 0)] * (tile.ndim - 2) + [(0, -height % multiple), (0, -width % multiple)]
+        return run(np.pad(tile, pad, mode="edge") if any(p[1] for p in pad) else tile)[..., :height, :width]
+
+    run_padded.input_channels = input_channels(run)  # type: ignore[attr-defined]
+    return run_padded
 
 
 def _scale_z(region: tuple[slice, slice, slice], factor: int) -> tuple[slice, slice, slice]:

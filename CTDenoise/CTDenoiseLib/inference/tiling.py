@@ -3,11 +3,32 @@
 The volume is padded by ``halo`` voxels (edge values) on every side; each tile reads its core plus ``halo``
 voxels of real neighbours on each side, and only the core of each result is kept. Time grows with the voxels
 read, so the tile shape is the one that reads the fewest halo voxels within the memory budget.
+
+The halo is one number for every axis, or (z, y, x): a network whose in-plane reach is larger than its
+through-plane reach (STUNet) needs a wide in-plane halo but not a deep one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence, Union
+
+Halo = Union[int, Sequence[int]]
+
+
+def halo_zyx(halo: Halo) -> tuple[int, int, int]:
+    """The halo (z, y, x) of one number or three.
+
+    Args:
+        halo: voxels of overlap, the same along every axis, or (z, y, x).
+
+    Raises:
+        ValueError: not one or three non-negative whole numbers.
+    """
+    values = [int(halo)] * 3 if isinstance(halo, (int, float)) else [int(value) for value in halo]
+    if len(values) != 3 or min(values) < 0:
+        raise ValueError(f"a halo is one or three non-negative numbers of voxels, got {halo!r}")
+    return values[0], values[1], values[2]
 
 
 @dataclass(frozen=True)
@@ -30,13 +51,13 @@ def _axis_starts(length: int, core: int) -> list[int]:
     return list(range(0, length, core))
 
 
-def tile_core_shape(shape: tuple[int, int, int], halo: int, max_voxels: int) -> tuple[int, int, int]:
+def tile_core_shape(shape: tuple[int, int, int], halo: Halo, max_voxels: int) -> tuple[int, int, int]:
     """The core (z, y, x) whose haloed tile has at most ``max_voxels`` and which reads the fewest halo voxels:
     whole slices or in-plane squares halved down to 32, each with the deepest slab that fits.
 
     Args:
         shape: the volume's shape (Z, Y, X) in voxels.
-        halo: voxels of overlap added on each side of a core.
+        halo: voxels of overlap added on each side of a core (one number, or z, y, x).
         max_voxels: the most voxels a haloed tile, ``(core + 2 * halo)`` along each axis, may hold.
 
     Returns:
@@ -44,12 +65,13 @@ def tile_core_shape(shape: tuple[int, int, int], halo: int, max_voxels: int) -> 
         slice of the last (smallest) in-plane sides tried.
     """
     depth, height, width = shape
+    hz, hy, hx = halo_zyx(halo)
     best: tuple[float, tuple[int, int, int]] | None = None
     side_y, side_x = height, width
     while True:
-        core_z = min(depth, max_voxels // ((side_y + 2 * halo) * (side_x + 2 * halo)) - 2 * halo)
+        core_z = min(depth, max_voxels // ((side_y + 2 * hy) * (side_x + 2 * hx)) - 2 * hz)
         if core_z >= 1:
-            read = (core_z + 2 * halo) * (side_y + 2 * halo) * (side_x + 2 * halo)
+            read = (core_z + 2 * hz) * (side_y + 2 * hy) * (side_x + 2 * hx)
             overhead = read / (core_z * side_y * side_x)
             if best is None or overhead < best[0]:
                 best = (overhead, (core_z, side_y, side_x))
@@ -59,26 +81,28 @@ def tile_core_shape(shape: tuple[int, int, int], halo: int, max_voxels: int) -> 
     return best[1] if best else (1, side_y, side_x)
 
 
-def plan_tiles(shape: tuple[int, int, int], halo: int, max_voxels: int) -> list[Tile]:
+def plan_tiles(shape: tuple[int, int, int], halo: Halo, max_voxels: int) -> list[Tile]:
     """The tiles that cover a volume, their cores of ``tile_core_shape`` (smaller at the volume's far edges).
 
     Args:
         shape: the volume's shape (Z, Y, X) in voxels.
-        halo: voxels of overlap on each side; ``Tile.source`` indexes the volume padded by ``halo`` voxels.
+        halo: voxels of overlap on each side (one number, or z, y, x); ``Tile.source`` indexes the volume padded
+            by ``halo`` voxels.
         max_voxels: the most voxels a haloed tile may hold (see ``tile_core_shape``).
 
     Returns:
         The tiles in z, y, x order; their targets cover the volume exactly once.
     """
     core = tile_core_shape(shape, halo, max_voxels)
+    halos = halo_zyx(halo)
     tiles = []
     for z in _axis_starts(shape[0], core[0]):
         for y in _axis_starts(shape[1], core[1]):
             for x in _axis_starts(shape[2], core[2]):
                 starts = (z, y, x)
                 ends = tuple(min(start + size, length) for start, size, length in zip(starts, core, shape))
-                source = tuple(slice(start, end + 2 * halo) for start, end in zip(starts, ends))
+                source = tuple(slice(start, end + 2 * h) for start, end, h in zip(starts, ends, halos))
                 target = tuple(slice(start, end) for start, end in zip(starts, ends))
-                crop = tuple(slice(halo, halo + end - start) for start, end in zip(starts, ends))
+                crop = tuple(slice(h, h + end - start) for start, end, h in zip(starts, ends, halos))
                 tiles.append(Tile(source=source, target=target, crop=crop))  # type: ignore[arg-type]
     return tiles

@@ -9,8 +9,9 @@ from torch import nn
 from ..errors import CTDenoiseError
 from .srresnet import SRResNet3D
 from .stresnet import STResNet
+from .stunet import STUNet
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"srresnet": SRResNet3D, "stresnet": STResNet}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"srresnet": SRResNet3D, "stresnet": STResNet, "stunet": STUNet}
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,12 @@ def _convolutions(model: nn.Module) -> list[nn.Conv3d]:
 def receptive_field_radius(model: nn.Module) -> tuple[int, int, int]:
     """Voxels (z, y, x) on each side of an output voxel that can influence it.
 
-    All convolutions are stride 1 and lie on one chain (skips only shorten paths), so the radii add up. For a
+    A family with strided convolutions says it itself (its ``receptive_field_radius`` method). Otherwise all
+    convolutions are stride 1 and lie on one chain (skips only shorten paths), so the radii add up. For a
     z-upscaling network the output conv runs on the finer grid, so the sum is an upper bound in input voxels.
     """
+    if hasattr(model, "receptive_field_radius"):
+        return tuple(model.receptive_field_radius())  # type: ignore[return-value]
     radius = [0, 0, 0]
     for conv in _convolutions(model):
         for axis in range(3):
@@ -73,9 +77,30 @@ def parameter_count(model: nn.Module) -> int:
 
 
 def macs_per_voxel(model: nn.Module) -> int:
-    """Multiply-accumulates per output voxel (every convolution runs at full resolution)."""
-    total = 0
-    for conv in _convolutions(model):
-        taps = conv.kernel_size[0] * conv.kernel_size[1] * conv.kernel_size[2]
-        total += conv.in_channels // conv.groups * conv.out_channels * taps
-    return total
+    """Multiply-accumulates per output voxel: each convolution's per-voxel cost divided by the voxels its
+    resolution drops (product of the strides before it; a transposed convolution runs at its input's resolution)."""
+    return round(sum(_conv_macs(conv) / _resolution_drop(model, name) for name, conv in _named_convolutions(model)))
+
+
+def _named_convolutions(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(name, module) for name, module in model.named_modules()
+            if isinstance(module, (nn.Conv3d, nn.ConvTranspose3d))]
+
+
+def _conv_macs(conv: nn.Module) -> int:
+    """Multiply-accumulates per voxel of the resolution the convolution reads (a transposed one spreads each input
+    voxel over its taps)."""
+    taps = conv.kernel_size[0] * conv.kernel_size[1] * conv.kernel_size[2]
+    return conv.in_channels // conv.groups * conv.out_channels * taps
+
+
+def _resolution_drop(model: nn.Module, name: str) -> int:
+    """How many times fewer voxels the convolution ``name`` reads than the network's output: the product of the
+    strides of the convolutions registered before it (1 for a plain chain; modules are registered in data order)."""
+    drop = 1
+    for other, conv in _named_convolutions(model):
+        if other == name:
+            return drop
+        stride = conv.stride[0] * conv.stride[1] * conv.stride[2]
+        drop = drop * stride if isinstance(conv, nn.Conv3d) else drop // stride
+    return drop

@@ -31,7 +31,8 @@ class LoadedModel:
         module: the network, weights loaded, in eval mode.
         config: the architecture, from the card's ``config``.
         normalization: the HU normalisation the network was trained with (the card's ``hu_normalization``).
-        halo: tile overlap in voxels (the card's ``inference.halo``, else ``DEFAULT_HALO``).
+        halo: tile overlap in voxels (the card's ``inference.halo``, else ``DEFAULT_HALO``): one number for every
+            axis, or (z, y, x).
         card: the whole model card.
         entry: the registry entry it was loaded from.
         noise_level_gain: a noise-conditioned network is told this multiple of its input's estimated noise level,
@@ -43,7 +44,7 @@ class LoadedModel:
     module: nn.Module
     config: ModelConfig
     normalization: HUNormalization
-    halo: int
+    halo: int | tuple[int, int, int]
     card: dict
     entry: ModelEntry | None = None
     noise_level_gain: NoiseLevelGain = NoiseLevelGain()
@@ -90,8 +91,27 @@ def load_model(name: str | ModelEntry) -> LoadedModel:
     inference = card.get("inference", {})
     return LoadedModel(name=entry.name, module=module, config=config,
                        normalization=HUNormalization.from_dict(card["hu_normalization"]),
-                       halo=int(inference.get("halo", DEFAULT_HALO)), card=card, entry=entry,
+                       halo=card_halo(inference.get("halo", DEFAULT_HALO)), card=card, entry=entry,
                        noise_level_gain=noise_level_gain_from_card(inference, entry.name))
+
+
+def card_halo(value: object) -> int | tuple[int, int, int]:
+    """A card's ``inference.halo``: one number of voxels for every axis, or a list (z, y, x).
+
+    Raises:
+        CTDenoiseError: neither.
+    """
+    try:
+        if isinstance(value, (list, tuple)):
+            halo = tuple(int(v) for v in value)
+            if len(halo) == 3 and min(halo) >= 0:
+                return halo  # type: ignore[return-value]
+        elif int(value) >= 0:  # type: ignore[call-overload]
+            return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        pass
+    raise CTDenoiseError(f"The model card's inference.halo {value!r} is not a number of voxels or a (z, y, x) list.",
+                         "Re-export the model.")
 
 
 def save_model(module: nn.Module, config: ModelConfig, card: dict, folder: Path, stem: str) -> tuple[Path, Path]:

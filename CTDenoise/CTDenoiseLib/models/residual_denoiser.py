@@ -65,10 +65,18 @@ class ResidualDenoiser(nn.Module):
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, features: torch.Tensor) -> torch.Tensor:
+        """The residual blocks between head and body (a family with more than a chain of blocks overrides it)."""
+        return self.blocks(features)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The features the tail reads: the head's output plus the body's correction (long skip)."""
         features = self.head(x)
+        return features + self.body(self.trunk(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         image = x[:, :1] if self.input_channels > 1 else x
-        features = features + self.body(self.blocks(features))
+        features = self.features(x)
         if self.z_upscale == 1:
             return image + self.tail(features)
         features = shuffle_z(self.upsample(features), self.z_upscale)

@@ -94,7 +94,7 @@ class TorchRunner:
 
     Args:
         module: the network, taking (N, C, Z, Y, X); moved to ``device`` and ``dtype`` and put in eval mode (in
-            place). Its ``input_channels`` attribute (default 1) is kept as the runner's.
+            place). Its ``input_channels`` and ``spatial_multiple`` attributes (default 1) are kept as the runner's.
         device: the PyTorch device, ``cpu`` or ``cuda``.
         dtype: weights' and activations' type, ``torch.float32`` or ``torch.float16``; outputs are float32.
     """
@@ -103,6 +103,7 @@ class TorchRunner:
         self.device, self.dtype = torch.device(device), dtype
         self.module = module.to(self.device, dtype).eval()
         self.input_channels = int(getattr(module, "input_channels", 1))
+        self.spatial_multiple = int(getattr(module, "spatial_multiple", 1))
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         """(Z, Y, X) normalised tile, or (C, Z, Y, X) with a noise-level channel -> (Z', Y, X)."""
@@ -187,11 +188,12 @@ def runner_for(model: LoadedModel, choice: Choice, engine: str) -> Runner:
         return TorchRunner(model.module, choice.device, dtype)
     from .openvino_backend import OpenVINORunner, convert_module, read_ir
 
+    multiple = int(getattr(model.module, "spatial_multiple", 1))
     if choice.precision == Precision.FP32:
-        return OpenVINORunner(convert_module(model.module))
+        return OpenVINORunner(convert_module(model.module), spatial_multiple=multiple)
     from .int8_artefact import int8_ir
 
-    return OpenVINORunner(read_ir(*int8_ir(model)))
+    return OpenVINORunner(read_ir(*int8_ir(model)), spatial_multiple=multiple)
 
 
 def describe_runner(choice: Choice, backend: str) -> str:

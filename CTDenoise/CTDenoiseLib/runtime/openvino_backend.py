@@ -152,9 +152,12 @@ class OpenVINORunner:
             once per tile shape.
         threads: CPU inference threads; None (or 0) takes PyTorch's ``torch.get_num_threads()``.
         max_shapes: how many compiled tile shapes are kept (least recently used dropped first).
+        spatial_multiple: what the network's in-plane sides must divide by (the engine pads tiles to it; a
+            compiled graph cannot pad itself).
     """
 
-    def __init__(self, model: Any, threads: int | None = None, max_shapes: int = MAX_COMPILED_SHAPES) -> None:
+    def __init__(self, model: Any, threads: int | None = None, max_shapes: int = MAX_COMPILED_SHAPES,
+                 spatial_multiple: int = 1) -> None:
         self.ov = import_openvino()
         self.core = self.ov.Core()
         self.model = model
@@ -163,6 +166,7 @@ class OpenVINORunner:
         self.max_shapes = max_shapes
         self.compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self.input_channels = model_input_channels(model)
+        self.spatial_multiple = spatial_multiple
 
     def _compiled_for(self, shape: tuple[int, ...]) -> Any:
         if shape in self.compiled:
