@@ -25,7 +25,8 @@ def export_volume(node, path: str) -> str:
 
 def export_segment(segmentation, segment_id: str, reference_volume, path: str) -> str:
     """One segment as a label map (value 1) on the reference volume's grid, written to NRRD. The temporary
-    label map and the ``<segmentation>_ColorTable`` node the export creates for it are removed afterwards."""
+    label map, its display node and the ``<segmentation>_ColorTable`` node the export creates for it are removed
+    afterwards."""
     colorTablesBefore = {node.GetID() for node in slicer.util.getNodesByClass("vtkMRMLColorTableNode")}
     labelmap = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "CTDenoise nodule mask")
     try:
@@ -42,7 +43,14 @@ def export_segment(segmentation, segment_id: str, reference_volume, path: str) -
         color = display.GetColorNode() if display else None
         if color is not None and color.GetID() in colorTablesBefore:
             color = None  # a shared colour table (the default one): never removed
-        remove_nodes(node for node in (display, color, labelmap) if node is not None)
+        remove_nodes([*helper_nodes(labelmap), *([color] if color else []), labelmap])
+
+
+def helper_nodes(node) -> list:
+    """The display and storage nodes of ``node``: removing a node from the scene leaves them behind."""
+    displays = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]
+    storages = [node.GetNthStorageNode(i) for i in range(node.GetNumberOfStorageNodes())]
+    return [helper for helper in displays + storages if helper is not None]
 
 
 def remove_nodes(nodes) -> None:
@@ -66,8 +74,8 @@ def load_result(path: str, input_volume, output_volume=None, name: str = ""):
         output_volume.SetAndObserveImageData(loaded.GetImageData())
         output_volume.CopyOrientation(input_volume)
         output_volume.SetAndObserveTransformNodeID(input_volume.GetTransformNodeID())
-    finally:
-        slicer.mrmlScene.RemoveNode(loaded)
+    finally:  # its display node and its storage node (pointing at the temporary file) too
+        remove_nodes([*helper_nodes(loaded), loaded])
     copy_display(input_volume, output_volume)
     return output_volume
 
