@@ -24,9 +24,13 @@ def export_volume(node, path: str) -> str:
 
 
 def export_segment(segmentation, segment_id: str, reference_volume, path: str) -> str:
-    """One segment as a label map (value 1) on the reference volume's grid, written to NRRD. The temporary
-    label map, its display node and the ``<segmentation>_ColorTable`` node the export creates for it are removed
-    afterwards."""
+    """One segment as a label map (value 1) on the reference volume's grid, written to NRRD. A segment that no
+    longer exists or has no voxel on that grid is refused with what to do. The temporary label map, its display
+    node and the ``<segmentation>_ColorTable`` node the export creates for it are removed afterwards."""
+    segment = segmentation.GetSegmentation().GetSegment(segment_id)
+    if segment is None:  # the export would succeed with an empty image: say what happened instead
+        raise RuntimeError(f"The selected segment ('{segment_id}') no longer exists in '{segmentation.GetName()}': "
+                           "choose the nodule segment again.")
     colorTablesBefore = {node.GetID() for node in slicer.util.getNodesByClass("vtkMRMLColorTableNode")}
     labelmap = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "CTDenoise nodule mask")
     try:
@@ -34,9 +38,13 @@ def export_segment(segmentation, segment_id: str, reference_volume, path: str) -
         ids.InsertNextValue(segment_id)
         exported = slicer.modules.segmentations.logic().ExportSegmentsToLabelmapNode(
             segmentation, ids, labelmap, reference_volume)
-        if not exported or labelmap.GetImageData() is None:
-            raise RuntimeError(f"Could not export segment '{segment_id}' on the grid of "
+        image = labelmap.GetImageData()
+        if not exported or image is None:
+            raise RuntimeError(f"Could not export segment '{segment.GetName()}' on the grid of "
                                f"'{reference_volume.GetName()}'.")
+        if image.GetNumberOfPoints() == 0 or image.GetScalarRange()[1] <= 0:
+            raise RuntimeError(f"The segment '{segment.GetName()}' has no voxel inside '{reference_volume.GetName()}': "
+                               "paint the nodule, or choose the segment that holds it.")
         return export_volume(labelmap, path)
     finally:
         display = labelmap.GetDisplayNode()
