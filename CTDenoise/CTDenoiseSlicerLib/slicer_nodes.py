@@ -16,17 +16,25 @@ from .radiomics_table import FeatureTable
 ROLE_ATTRIBUTE = "CTDenoise.role"  # marks the nodes the module reuses from one Compute to the next
 
 
-def export_volume(node, path: str) -> str:
-    """Write a volume to NRRD without changing where the scene saves it (unlike ``saveNode``)."""
-    if not slicer.util.exportNode(node, path, {"useCompression": 0}):
+def export_volume(node, path: str, world: bool = False) -> str:
+    """Write a volume to NRRD without changing where the scene saves it (unlike ``saveNode``).
+
+    Args:
+        node: the volume.
+        path: the NRRD file to write.
+        world: write it in world coordinates, its parent transforms hardened on a copy (the node is left as it
+            is); otherwise in its own frame, as for an engine output that is put back under the same transform.
+    """
+    if not slicer.util.exportNode(node, path, {"useCompression": 0}, world=world):
         raise RuntimeError(f"Could not write '{node.GetName()}' to {path}.")
     return path
 
 
 def export_segment(segmentation, segment_id: str, reference_volume, path: str) -> str:
-    """One segment as a label map (value 1) on the reference volume's grid, written to NRRD. A segment that no
-    longer exists or has no voxel on that grid is refused with what to do. The temporary label map, its display
-    node and the ``<segmentation>_ColorTable`` node the export creates for it are removed afterwards."""
+    """One segment as a label map (value 1) on the reference volume's grid, written to NRRD in world coordinates
+    (so that it meets images under other transforms where they are). A segment that no longer exists or has no
+    voxel on that grid is refused with what to do. The temporary label map, its display node and the
+    ``<segmentation>_ColorTable`` node the export creates for it are removed afterwards."""
     segment = segmentation.GetSegmentation().GetSegment(segment_id)
     if segment is None:  # the export would succeed with an empty image: say what happened instead
         raise RuntimeError(f"The selected segment ('{segment_id}') no longer exists in '{segmentation.GetName()}': "
@@ -45,7 +53,7 @@ def export_segment(segmentation, segment_id: str, reference_volume, path: str) -
         if image.GetNumberOfPoints() == 0 or image.GetScalarRange()[1] <= 0:
             raise RuntimeError(f"The segment '{segment.GetName()}' has no voxel inside '{reference_volume.GetName()}': "
                                "paint the nodule, or choose the segment that holds it.")
-        return export_volume(labelmap, path)
+        return export_volume(labelmap, path, world=True)
     finally:
         display = labelmap.GetDisplayNode()
         color = display.GetColorNode() if display else None
