@@ -44,9 +44,6 @@ def _nodule_ct(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return array.astype(np.int16), mask
 
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
 def _features(table: FeatureTable, feature: str) -> dict[str, float]:
     row = next(row for row in table.rows if row.feature == feature)
     return dict(zip(table.images, row.values))
