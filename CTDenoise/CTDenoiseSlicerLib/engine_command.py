@@ -14,10 +14,12 @@ ENGINE_PACKAGE = "CTDenoiseLib"
 
 
 def python_executable(which: Callable[[str], str | None] = shutil.which, in_slicer: bool | None = None) -> str:
-    """``PythonSlicer`` inside Slicer (the launcher sets up Slicer's Python environment); the current
-    interpreter elsewhere. Slicer's own ``sys.executable`` is the application, not a Python."""
+    """``PythonSlicer`` inside the Slicer application (the launcher sets up Slicer's Python environment); the
+    current interpreter elsewhere. The application's ``sys.executable`` is the application, not a Python; it is
+    the only place where ``slicer.app`` is set (not in ``PythonSlicer`` nor where the slicer-core wheel was
+    imported, whose ``sys.executable`` is a Python)."""
     if in_slicer is None:
-        in_slicer = "slicer" in sys.modules
+        in_slicer = getattr(sys.modules.get("slicer"), "app", None) is not None
     if not in_slicer:
         return sys.executable
     found = which("PythonSlicer")

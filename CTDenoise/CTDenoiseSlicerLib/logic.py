@@ -165,7 +165,8 @@ class CTDenoiseLogic(ScriptedLoadableModuleLogic):
     def startRadiomics(self, segmentation, segmentId: str, lowDose, denoised, reference=None,
                        thresholdPercent: float = 10.0,
                        onFinished: Callable[[RunResult, FeatureTable | None], None] | None = None) -> ProcessRunner:
-        """Export the nodule on the low-dose grid and the images, run ``radiomics``, compare in a table."""
+        """Export the nodule on the low-dose grid and the images, all in world coordinates, run ``radiomics``,
+        compare in a table."""
         if not (segmentation and segmentId and lowDose and denoised):
             raise ValueError("Select the nodule segment, the low-dose image and the denoised image.")
         work = self._work_dir()
@@ -173,10 +174,13 @@ class CTDenoiseLogic(ScriptedLoadableModuleLogic):
         referencePath = None
         try:
             mask = slicer_nodes.export_segment(segmentation, segmentId, lowDose, os.path.join(work, "nodule.nrrd"))
-            images = [slicer_nodes.export_volume(node, os.path.join(work, f"{label}.nrrd"))
+            # in world coordinates, as the mask: an image under another transform than the low-dose one (a
+            # registered normal-dose scan) is compared where it is, the engine bringing the mask onto its grid
+            images = [slicer_nodes.export_volume(node, os.path.join(work, f"{label}.nrrd"), world=True)
                       for node, label in ((lowDose, "lowdose"), (denoised, "denoised"))]
             if reference is not None:
-                referencePath = slicer_nodes.export_volume(reference, os.path.join(work, "reference.nrrd"))
+                referencePath = slicer_nodes.export_volume(reference, os.path.join(work, "reference.nrrd"),
+                                                           world=True)
                 labels.append("reference")
         except Exception:
             shutil.rmtree(work, ignore_errors=True)

@@ -2,9 +2,10 @@
 it needs no network access.
 
 It exercises the same paths as a user: the logic in the background engine process with the default precision
-(auto), the result's geometry and window/level, two models' results side by side, cancel leaving nothing behind,
-an input removed during a run, a failure carrying the engine's error line, and the radiomics comparison on the
-sample's nodule (run twice: its nodes are reused and no colour table is left behind).
+(auto), the nodes a run adds (the result and its display node only), the result's geometry and window/level, two
+models' results side by side, cancel leaving nothing behind, an input removed during a run, a failure carrying the
+engine's error line, and the radiomics comparison on the sample's nodule (run twice: its nodes are reused and no
+colour table is left behind).
 """
 
 from __future__ import annotations
@@ -46,7 +47,11 @@ class CTDenoiseTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Denoising the sample low-dose chest CT (default: auto precision)")
         volume, segmentation = self._sample()
         logic = CTDenoiseLogic()
+        counted = ("vtkMRMLScalarVolumeNode", "vtkMRMLScalarVolumeDisplayNode", "vtkMRMLStorageNode")
+        before = [self._count(className) for className in counted]
         output = logic.denoise(volume, options=DenoiseOptions(), timeout=1800)
+        # the result and its display node; not the temporary volume read from the engine's file, nor its nodes
+        self.assertEqual([self._count(className) for className in counted], [before[0] + 1, before[1] + 1, before[2]])
         self.assertEqual(output.GetImageData().GetDimensions(), volume.GetImageData().GetDimensions())
         self.assertEqual(output.GetSpacing(), volume.GetSpacing())
         self.assertEqual(output.GetOrigin(), volume.GetOrigin())

@@ -16,16 +16,29 @@ from .radiomics_table import FeatureTable
 ROLE_ATTRIBUTE = "CTDenoise.role"  # marks the nodes the module reuses from one Compute to the next
 
 
-def export_volume(node, path: str) -> str:
-    """Write a volume to NRRD without changing where the scene saves it (unlike ``saveNode``)."""
-    if not slicer.util.exportNode(node, path, {"useCompression": 0}):
+def export_volume(node, path: str, world: bool = False) -> str:
+    """Write a volume to NRRD without changing where the scene saves it (unlike ``saveNode``).
+
+    Args:
+        node: the volume.
+        path: the NRRD file to write.
+        world: write it in world coordinates, its parent transforms hardened on a copy (the node is left as it
+            is); otherwise in its own frame, as for an engine output that is put back under the same transform.
+    """
+    if not slicer.util.exportNode(node, path, {"useCompression": 0}, world=world):
         raise RuntimeError(f"Could not write '{node.GetName()}' to {path}.")
     return path
 
 
 def export_segment(segmentation, segment_id: str, reference_volume, path: str) -> str:
-    """One segment as a label map (value 1) on the reference volume's grid, written to NRRD. The temporary
-    label map and the ``<segmentation>_ColorTable`` node the export creates for it are removed afterwards."""
+    """One segment as a label map (value 1) on the reference volume's grid, written to NRRD in world coordinates
+    (so that it meets images under other transforms where they are). A segment that no longer exists or has no
+    voxel on that grid is refused with what to do. The temporary label map, its display node and the
+    ``<segmentation>_ColorTable`` node the export creates for it are removed afterwards."""
+    segment = segmentation.GetSegmentation().GetSegment(segment_id)
+    if segment is None:  # the export would succeed with an empty image: say what happened instead
+        raise RuntimeError(f"The selected segment ('{segment_id}') no longer exists in '{segmentation.GetName()}': "
+                           "choose the nodule segment again.")
     colorTablesBefore = {node.GetID() for node in slicer.util.getNodesByClass("vtkMRMLColorTableNode")}
     labelmap = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "CTDenoise nodule mask")
     try:
@@ -33,16 +46,27 @@ def export_segment(segmentation, segment_id: str, reference_volume, path: str) -
         ids.InsertNextValue(segment_id)
         exported = slicer.modules.segmentations.logic().ExportSegmentsToLabelmapNode(
             segmentation, ids, labelmap, reference_volume)
-        if not exported or labelmap.GetImageData() is None:
-            raise RuntimeError(f"Could not export segment '{segment_id}' on the grid of "
+        image = labelmap.GetImageData()
+        if not exported or image is None:
+            raise RuntimeError(f"Could not export segment '{segment.GetName()}' on the grid of "
                                f"'{reference_volume.GetName()}'.")
-        return export_volume(labelmap, path)
+        if image.GetNumberOfPoints() == 0 or image.GetScalarRange()[1] <= 0:
+            raise RuntimeError(f"The segment '{segment.GetName()}' has no voxel inside '{reference_volume.GetName()}': "
+                               "paint the nodule, or choose the segment that holds it.")
+        return export_volume(labelmap, path, world=True)
     finally:
         display = labelmap.GetDisplayNode()
         color = display.GetColorNode() if display else None
         if color is not None and color.GetID() in colorTablesBefore:
             color = None  # a shared colour table (the default one): never removed
-        remove_nodes(node for node in (display, color, labelmap) if node is not None)
+        remove_nodes([*helper_nodes(labelmap), *([color] if color else []), labelmap])
+
+
+def helper_nodes(node) -> list:
+    """The display and storage nodes of ``node``: removing a node from the scene leaves them behind."""
+    displays = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]
+    storages = [node.GetNthStorageNode(i) for i in range(node.GetNumberOfStorageNodes())]
+    return [helper for helper in displays + storages if helper is not None]
 
 
 def remove_nodes(nodes) -> None:
@@ -66,8 +90,8 @@ def load_result(path: str, input_volume, output_volume=None, name: str = ""):
         output_volume.SetAndObserveImageData(loaded.GetImageData())
         output_volume.CopyOrientation(input_volume)
         output_volume.SetAndObserveTransformNodeID(input_volume.GetTransformNodeID())
-    finally:
-        slicer.mrmlScene.RemoveNode(loaded)
+    finally:  # its display node and its storage node (pointing at the temporary file) too
+        remove_nodes([*helper_nodes(loaded), loaded])
     copy_display(input_volume, output_volume)
     return output_volume
 

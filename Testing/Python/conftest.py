@@ -30,3 +30,20 @@ def lidc_crop(tmp_path: Path) -> Path:
     path = tmp_path / "lidc0003_crop.nrrd"
     write_volume(Volume(crop, volume.spacing, volume.origin, volume.direction), path)
     return path
+
+
+@pytest.fixture
+def slicer_core(monkeypatch, tmp_path: Path, tmp_path_factory):
+    """The module's Slicer-side files on Slicer's real MRML classes (slicer_core_harness.py), with ``tmp_path`` as
+    Slicer's temporary folder; skips, saying why, where slicer-core is not installed. An error Slicer's classes log
+    during the test fails it: they log errors instead of raising them."""
+    import fake_slicer
+    import slicer_core_harness
+
+    harness = slicer_core_harness.install(monkeypatch, tmp_path)
+    log = tmp_path_factory.mktemp("vtk-log") / "vtk.log"
+    slicer_core_harness.log_vtk_errors(log)
+    yield harness
+    fake_slicer.forget_slicer_side()
+    errors = slicer_core_harness.vtk_errors_logged(log)
+    assert not errors, f"Slicer's classes logged errors: {errors}"
