@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from CTDenoiseLib.evaluation.battery import NLM, classical_methods, model_methods, run_battery
+from CTDenoiseLib.evaluation.battery import model_methods, run_battery
+from CTDenoiseLib.evaluation.battery_baselines import NLM_PER_VOLUME, classical_methods
 from CTDenoiseLib.evaluation.battery_grid import NATIVE, Grid
 from CTDenoiseLib.evaluation.classical_denoisers import DiffusionSettings, NlmSettings
 from CTDenoiseLib.evaluation.metrics import psnr, ssim
@@ -47,9 +48,9 @@ def test_psnr_gain_on_an_unseen_patient(name: str, floor_db: float, lidc_0003) -
 def test_stresnet_beats_non_local_means_on_sharp_kernel_noise() -> None:
     grid = Grid(cases={"LIDC-IDRI-0003": str(shared_path("lidc/LIDC-IDRI-0003/image.nrrd"))}, doses=[0.1],
                 thicknesses=[NATIVE], pixels=[NATIVE], exposure_control=[True], kernels=["ram-lak"])
-    methods = {NLM: classical_methods(NlmSettings(), DiffusionSettings())[NLM],
+    methods = {NLM_PER_VOLUME: classical_methods(NlmSettings(), DiffusionSettings())[NLM_PER_VOLUME],
                **model_methods(["stresnet"], ["fp32"])}
     rows = {row["method"]: row for row in run_battery(grid, methods, log=lambda _: None)}
-    network, nlm = rows["stresnet FP32"], rows[NLM]
+    network, nlm = rows["stresnet FP32"], rows[NLM_PER_VOLUME]
     assert network["psnr_db"] >= nlm["psnr_db"] + 0.3, (network["psnr_db"], nlm["psnr_db"])
     assert network["ssim"] >= nlm["ssim"], (network["ssim"], nlm["ssim"])

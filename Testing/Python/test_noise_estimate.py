@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
+from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_per_slice, estimate_noise_std
 from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_low_dose_hu
 
 
@@ -58,3 +58,41 @@ def test_a_single_slice_is_accepted() -> None:
     clean = _water_cylinder(slices=1)[0]
     noisy = clean + np.random.default_rng(2).normal(0, 30, clean.shape).astype(np.float32)
     assert estimate_noise_std(noisy).std_hu == pytest.approx(30.0, rel=0.08)
+
+
+def _noise_changing_along_z(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A water cylinder with simulated hann-kernel CT noise scaled to ``levels[z]`` HU on slice z."""
+    clean = _water_cylinder(slices=len(levels))
+    noise = simulate_low_dose_hu(clean, 0.7, DoseSimulation(dose=0.1, seed=5, views=360)) - clean
+    tissue = np.abs(clean[0] - 40.0) < 1
+    scale = levels / np.array([image[tissue].std() for image in noise])
+    return clean, clean + noise * scale[:, None, None].astype(np.float32)
+
+
+def test_the_per_slice_estimate_follows_noise_that_changes_along_z() -> None:
+    levels = np.linspace(20.0, 80.0, 10)
+    clean, noisy = _noise_changing_along_z(levels)
+    before = noisy.copy()
+    estimate = estimate_noise_per_slice(noisy)
+    np.testing.assert_array_equal(noisy, before)
+    np.testing.assert_allclose(estimate.std_hu, levels, rtol=0.15)
+    assert np.all(estimate.slices == 1)  # every slice had enough flat tissue of its own
+    # One number for the volume misses the ends by far more (the reason the per-slice estimate exists).
+    whole = estimate_noise_std(noisy).std_hu
+    assert whole / levels[0] > 1.5 and levels[-1] / whole > 1.5
+
+
+def test_a_slice_without_soft_tissue_pools_its_neighbours_and_the_volume_is_the_last_resort() -> None:
+    levels = np.linspace(20.0, 80.0, 10)
+    _, noisy = _noise_changing_along_z(levels)
+    air = np.random.default_rng(4).normal(-1000.0, 20.0, noisy.shape[1:]).astype(np.float32)
+    noisy[5] = air  # no tissue: its neighbours 4 and 6 measure for it
+    estimate = estimate_noise_per_slice(noisy)
+    assert estimate.slices[5] == 3 and estimate.slices[4] == estimate.slices[6] == 1
+    assert estimate.std_hu[5] == pytest.approx((levels[4] + levels[6]) / 2, rel=0.15)
+    lonely = np.stack([air] * 7 + [noisy[0]])  # tissue on the last slice only: slices 0-4 are out of reach
+    estimate = estimate_noise_per_slice(lonely)
+    assert list(estimate.slices) == [8] * 5 + [5, 3, 1]  # the volume's estimate, then windows reaching slice 7
+    assert estimate.std_hu == pytest.approx(np.full(8, levels[0]), rel=0.15)
+    nothing = estimate_noise_per_slice(np.stack([air] * 3))
+    assert np.all(np.isnan(nothing.std_hu)) and np.all(nothing.slices == 0)

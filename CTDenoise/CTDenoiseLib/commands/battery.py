@@ -1,7 +1,8 @@
 """ctdenoise battery: every shipped model against classical baselines on a grid of unseen conditions.
 
 Writes ``battery.csv`` (every score), ``battery.md`` (summary and each model's worst cells) and ``battery.png``
-(gain over non-local means per condition) into the output folder; see docs/evaluation.md.
+(gain over the reference row, non-local means told each slice's estimated noise, per condition) into the output
+folder; see docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
         "battery", help="robustness battery: models vs NLM and anisotropic diffusion over doses, thicknesses, "
                         "pixel sizes, calibrations and kernels",
-        description="Score each model (FP32 and INT8) against the low dose, non-local means (noise level estimated "
-                    "without the reference, and the upper bound with the true level) and curvature anisotropic "
-                    "diffusion on every condition of a grid of unseen data.")
+        description="Score each model (FP32 and INT8) against the low dose, non-local means (told each slice's noise "
+                    "level estimated without the reference: the reference row; told one estimate for the volume; "
+                    "and the upper bound, told each slice's true level at its best strength), curvature "
+                    "anisotropic diffusion and, where the bm3d package is installed, BM3D, on every condition of a "
+                    "grid of unseen data.")
     parser.add_argument("--grid", type=Path, help="grid as JSON (keys of battery_grid.Grid); default: "
                                                   "LIDC-IDRI-0003 over the full grid and the MITA phantom, from "
                                                   f"{SHARED_DATA}")
@@ -28,7 +31,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         help="a small grid (10 %% and 50 %% dose, native geometry, both calibrations, 160-pixel crop "
                              "of 6 slices): minutes, for a first look")
     parser.add_argument("--tune", nargs="?", const="baselines", choices=("baselines", "noise-level-gain"),
-                        help="instead of scoring, choose on the grid: 'baselines' (the default) the NLM strength and "
+                        help="instead of scoring, choose on the grid: 'baselines' (the default) the reference NLM's "
+                             "strength and "
                              "diffusion settings (give a --grid of training volumes: the battery's own cases must not "
                              "tune their baselines); 'noise-level-gain' the gain each noise-conditioned model of "
                              "--models is told its input's estimated noise level with (give a --grid of its "
@@ -39,7 +43,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", nargs="+", default=["stresnet", "srresnet"])
     parser.add_argument("--precisions", nargs="+", default=list(CPU_PRECISIONS), choices=CPU_PRECISIONS)
     parser.add_argument("--output-dir", type=Path, default=Path("battery-output"))
-    parser.add_argument("--nlm-strength", type=float, default=None, help="h / noise std of the NLM baselines")
+    parser.add_argument("--nlm-strength", type=float, default=None,
+                        help="h / noise std of the reference-free NLM rows (the upper bound tries its own grid)")
     parser.add_argument("--diffusion-conductance", type=float, default=None)
     parser.add_argument("--diffusion-iterations", type=int, default=None)
     parser.set_defaults(handler=run)
@@ -67,12 +72,12 @@ def _grid(args: argparse.Namespace):
     return grid
 
 
-def _report(rows: list[dict], output_dir: Path, machine: str) -> None:
+def _report(rows: list[dict], output_dir: Path, machine: str, skipped: dict[str, str] | None = None) -> None:
     from ..evaluation.battery_report import heat_map, markdown, write_csv
 
     output_dir.mkdir(parents=True, exist_ok=True)
     write_csv(rows, output_dir / "battery.csv")
-    summary = markdown(rows) + f"\nMachine: {machine}.\n"
+    summary = markdown(rows, skipped=skipped) + f"\nMachine: {machine}.\n"
     (output_dir / "battery.md").write_text(summary, encoding="utf-8")
     heat_map(rows, output_dir / "battery.png")
     print(summary)
@@ -84,17 +89,23 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..benchmark.cpu_peak import cpu_info
-    from ..evaluation.battery import classical_methods, model_methods, run_battery
+    from ..evaluation.battery import model_methods, run_battery
+    from ..evaluation.battery_baselines import classical_methods, optional_methods
     from ..evaluation.classical_denoisers import DiffusionSettings, NlmSettings
 
     if args.merge:
         from ..errors import CTDenoiseError
-        from ..evaluation.battery_report import read_csv
+        from ..evaluation.battery_report import missing_baselines, read_csv
 
         missing = [path for path in args.merge if not path.is_file()]
         if missing:
             raise CTDenoiseError(f"Battery CSV '{missing[0]}' does not exist.", "Give the battery.csv of each shard.")
-        _report(read_csv(args.merge), args.output_dir, cpu_info().describe())
+        rows = read_csv(args.merge)
+        absent = missing_baselines(rows)
+        if absent:
+            raise CTDenoiseError(f"The battery CSV has cells without the row '{absent[0]}' (written by an older "
+                                 "ctdenoise, before that row existed).", "Rerun the battery to judge the models.")
+        _report(rows, args.output_dir, cpu_info().describe())
         return 0
     grid = _grid(args)
     nlm = NlmSettings() if args.nlm_strength is None else NlmSettings(strength=args.nlm_strength)
@@ -120,14 +131,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"best for {model}: \"inference\": {{\"noise_level_gain\": {gain:g}}} in its card")
         return 0
     if args.tune:
-        from ..evaluation.battery import tune_baselines
+        from ..evaluation.battery_baselines import tune_baselines
 
         best_nlm, best_diffusion, _ = tune_baselines(grid)
         print(f"best NLM {json.dumps(best_nlm.to_dict())}; best anisotropic diffusion "
               f"{json.dumps(best_diffusion.to_dict())}")
         return 0
     print(f"NLM {json.dumps(nlm.to_dict())}; anisotropic diffusion {json.dumps(diffusion.to_dict())}")
-    methods = {**classical_methods(nlm, diffusion), **model_methods(args.models, args.precisions)}
+    optional, skipped = optional_methods()
+    for name, why in skipped.items():
+        print(f"{name}: not run: {why}")
+    methods = {**classical_methods(nlm, diffusion), **optional, **model_methods(args.models, args.precisions)}
     rows = run_battery(grid, methods)
-    _report(rows, args.output_dir, cpu.describe())
+    _report(rows, args.output_dir, cpu.describe(), skipped)
     return 0

@@ -2,10 +2,11 @@
 
 Per condition (``battery_grid``): the normal-dose volume is resampled / thickened as the condition says, the low
 dose simulated on it (or, for the MITA phantom, its real low-dose scans are read), and each method denoises the
-same low-dose volume: the low dose itself, non-local means with its strength from the reference-free noise
-estimate, the same with the true noise level (an upper bound no user has), Slicer's curvature anisotropic
-diffusion, and each model at each precision. Scores: PSNR and SSIM inside the body over ``BATTERY_WINDOW``, the
-standard deviation of the error (output - reference) in flat soft tissue, and seconds.
+same low-dose volume: the low dose itself, the classical baselines (``battery_baselines``: non-local means told
+each slice's reference-free noise estimate, the reference every model must beat; the same told one estimate for
+the volume; its upper bound, told each slice's true noise at its best strength; Slicer's curvature anisotropic
+diffusion; BM3D where installed), and each model at each precision. Scores: PSNR and SSIM inside the body over
+``BATTERY_WINDOW``, the standard deviation of the error (output - reference) in flat soft tissue, and seconds.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ from scipy import ndimage
 from ..io.volumes import Volume, read_volume
 from ..simulation.low_dose import DoseSimulation, simulate_volume, thicken_slices
 from .battery_grid import NATIVE, Condition, Grid
-from .classical_denoisers import DiffusionSettings, NlmSettings, curvature_anisotropic_diffusion, nlm_slicewise
 from .metrics import psnr, ssim
-from .noise_estimate import estimate_noise_std
+from .noise_estimate import MIN_PIXELS, estimate_noise_per_slice, estimate_noise_std
 
 BATTERY_WINDOW = (-1000.0, 1000.0)  # HU: body PSNR/SSIM as radiologists' soft-tissue-to-lung range
-LOW_DOSE, NLM, NLM_ORACLE, DIFFUSION = "low dose", "NLM (estimated noise)", "NLM (true noise, upper bound)", \
-    "anisotropic diffusion"
+LOW_DOSE = "low dose"
 SIMULATION_SEED = 2026  # one noise draw per condition, the same for every method
 # Every model stays loaded for the whole grid, and OpenVINO keeps a compiled network per tile shape: 4 Mvox
 # tiles made six engines hold 12 GB (out of memory on a 24 GB machine running two shards); 1 Mvox holds a quarter.
@@ -47,8 +46,14 @@ class Scene:
         body: inside the patient (``body_mask``), boolean, the shape of ``reference``.
         tissue: flat soft tissue inside the body (``soft_tissue_mask``), boolean.
         true_noise_std: standard deviation of (low - reference) in ``tissue``, HU (nan where it is empty).
-        estimated_noise_std: the reference-free noise estimate of ``low``, HU.
+        estimated_noise_std: the reference-free noise estimate of ``low``, one for the volume, HU.
+        true_noise_per_slice: (Z,) standard deviation of (low - reference) in each slice's ``body``, HU
+            (``true_noise_std`` where a slice has under ``MIN_PIXELS`` of body).
+        estimated_noise_per_slice: (Z,) the reference-free estimate of each slice (``estimate_noise_per_slice``).
+        estimate_slices: (Z,) how many slices each per-slice estimate pooled (1: the slice's own tissue).
         extra_references: further references by name (the phantom's ``"100 % dose mean"``).
+        settings_chosen: a setting a method chose on this scene, by method (the upper-bound NLM's strength), for
+            the rows.
     """
 
     condition: Condition
@@ -59,7 +64,11 @@ class Scene:
     tissue: np.ndarray
     true_noise_std: float
     estimated_noise_std: float
+    true_noise_per_slice: np.ndarray
+    estimated_noise_per_slice: np.ndarray
+    estimate_slices: np.ndarray
     extra_references: dict[str, np.ndarray] = field(default_factory=dict)
+    settings_chosen: dict[str, str] = field(default_factory=dict)
 
 
 def body_mask(reference: np.ndarray) -> np.ndarray:
@@ -165,11 +174,48 @@ def make_scene(condition: Condition, grid: Grid, volumes: dict[str, Volume]) -> 
         low = simulate_volume(volume, settings).array.astype(np.float32)
         spacing = volume.spacing
         extra = {}
+    return scene_of(condition, reference, low, spacing, extra)
+
+
+def scene_of(condition: Condition, reference: np.ndarray, low: np.ndarray, spacing: tuple[float, float, float],
+             extra_references: dict[str, np.ndarray] | None = None) -> Scene:
+    """A scene from its reference and low dose: the masks, and the true and estimated noise, per volume and per
+    slice.
+
+    Args:
+        condition: the condition it realises.
+        reference: the reference, (Z, Y, X) float32 HU.
+        low: the low dose, the same shape, float32 HU.
+        spacing: voxel size (x, y, z) in mm.
+        extra_references: further references by name.
+
+    Returns:
+        The scene.
+    """
     body = body_mask(reference)
     tissue = soft_tissue_mask(reference) & body
     true_noise = float(np.std((low - reference)[tissue])) if tissue.any() else float("nan")
+    per_slice = estimate_noise_per_slice(low)
     return Scene(condition, reference, low, spacing, body, tissue, true_noise, estimate_noise_std(low).std_hu,
-                 extra)
+                 true_noise_per_slice(low, reference, body, true_noise), per_slice.std_hu, per_slice.slices,
+                 dict(extra_references or {}))
+
+
+def true_noise_per_slice(low: np.ndarray, reference: np.ndarray, body: np.ndarray, fallback: float) -> np.ndarray:
+    """The standard deviation of (low - reference) inside the body, slice by slice.
+
+    Args:
+        low: the low dose, (Z, Y, X) HU.
+        reference: what it is compared with, HU, the same shape.
+        body: the body mask, the same shape.
+        fallback: the value (HU) of a slice with fewer than ``MIN_PIXELS`` body pixels.
+
+    Returns:
+        (Z,) float64, HU.
+    """
+    error = low.astype(np.float64) - reference
+    return np.array([float(np.std(slice_error[inside])) if np.count_nonzero(inside) >= MIN_PIXELS else fallback
+                     for slice_error, inside in zip(error, body)])
 
 
 def simulated_scenes(grid: Grid) -> list[Scene]:
@@ -202,25 +248,6 @@ def score(scene: Scene, output: np.ndarray, reference: np.ndarray | None = None)
 
 
 Method = Callable[[Scene], np.ndarray]
-
-
-def classical_methods(nlm: NlmSettings, diffusion: DiffusionSettings) -> dict[str, Method]:
-    """The baselines every model is compared with.
-
-    Args:
-        nlm: the non-local means settings (strength and patches).
-        diffusion: the curvature anisotropic diffusion settings.
-
-    Returns:
-        By name: ``LOW_DOSE`` (the low dose as it is), ``NLM`` (told the scene's estimated noise std),
-        ``NLM_ORACLE`` (told its true noise std) and ``DIFFUSION`` (with the scene's voxel spacing).
-    """
-    return {
-        LOW_DOSE: lambda scene: scene.low,
-        NLM: lambda scene: nlm_slicewise(scene.low, scene.estimated_noise_std, nlm),
-        NLM_ORACLE: lambda scene: nlm_slicewise(scene.low, scene.true_noise_std, nlm),
-        DIFFUSION: lambda scene: curvature_anisotropic_diffusion(scene.low, scene.spacing, diffusion),
-    }
 
 
 def model_methods(models: list[str], precisions: list[str]) -> dict[str, Method]:
@@ -277,55 +304,40 @@ def run_battery(grid: Grid, methods: dict[str, Method], log: Callable[[str], Non
                 rows.append({**condition.to_dict(), "label": condition.label, "reference": reference_name,
                              "method": method, **score(scene, output, reference),
                              "seconds": seconds if method != LOW_DOSE else 0.0,
-                             "true_noise_std_hu": scene.true_noise_std,
-                             "estimated_noise_std_hu": scene.estimated_noise_std,
+                             "setting": scene.settings_chosen.get(method, ""), **_noise_columns(scene),
                              "voxels": int(scene.low.size)})
+        pooled = int(np.count_nonzero(scene.estimate_slices != 1))
         log(f"[{number}/{len(grid.conditions())}] {condition.label}: noise {scene.true_noise_std:.0f} HU "
-            f"(estimated {scene.estimated_noise_std:.0f}), {time.perf_counter() - started:.0f} s")
+            f"(estimated {scene.estimated_noise_std:.0f}; per slice {_span(scene.true_noise_per_slice)} true, "
+            f"{_span(scene.estimated_noise_per_slice)} estimated, {pooled} of {len(scene.estimate_slices)} slices "
+            f"from neighbours or the volume), {time.perf_counter() - started:.0f} s")
     return rows
+
+
+def _span(values: np.ndarray) -> str:
+    return f"{np.nanmin(values):.0f}-{np.nanmax(values):.0f}" if np.isfinite(values).any() else "none"
+
+
+def _noise_columns(scene: Scene) -> dict[str, float]:
+    def extreme(pick: Callable, values: np.ndarray) -> float:
+        return float(pick(values)) if np.isfinite(values).any() else float("nan")
+
+    return {"true_noise_std_hu": scene.true_noise_std, "estimated_noise_std_hu": scene.estimated_noise_std,
+            "true_noise_std_hu_slice_min": extreme(np.nanmin, scene.true_noise_per_slice),
+            "true_noise_std_hu_slice_max": extreme(np.nanmax, scene.true_noise_per_slice),
+            "estimated_noise_std_hu_slice_min": extreme(np.nanmin, scene.estimated_noise_per_slice),
+            "estimated_noise_std_hu_slice_max": extreme(np.nanmax, scene.estimated_noise_per_slice)}
 
 
 def _crop_scene(scene: Scene, grid: Grid) -> Scene:
     def cut(array: np.ndarray) -> np.ndarray:
         return _crop(Volume(array, scene.spacing, (0.0, 0.0, 0.0), tuple(np.eye(3).ravel())), grid).array
 
-    return Scene(scene.condition, cut(scene.reference), cut(scene.low), scene.spacing, cut(scene.body),
-                 cut(scene.tissue), scene.true_noise_std, scene.estimated_noise_std,
-                 {name: cut(array) for name, array in scene.extra_references.items()})
+    def cut_slices(values: np.ndarray) -> np.ndarray:  # the slices ``cut`` keeps
+        return cut(np.broadcast_to(values[:, None, None], (len(values), 1, 1)))[:, 0, 0].copy()
 
-
-NLM_STRENGTHS = (0.5, 0.65, 0.8, 1.0, 1.25)
-DIFFUSION_CHOICES = tuple(DiffusionSettings(iterations, conductance, step)
-                          for iterations in (5, 10, 20) for conductance in (0.5, 1.0, 2.0, 4.0)
-                          for step in (0.03,))
-
-
-def tune_baselines(grid: Grid, log: Callable[[str], None] = print) -> tuple[NlmSettings, DiffusionSettings, list[dict]]:
-    """Choose the NLM strength and the diffusion settings with the best mean body PSNR over ``grid``'s cells.
-    Run it on training volumes only: the battery's cases must not choose their own baselines.
-
-    Args:
-        grid: the tuning conditions (training volumes).
-        log: where a line per candidate goes.
-
-    Returns:
-        The best NLM settings, the best diffusion settings, and one row per candidate with its mean PSNR.
-    """
-    scenes = simulated_scenes(grid)
-    rows = []
-    for strength in NLM_STRENGTHS:
-        settings = NlmSettings(strength=strength)
-        mean = float(np.mean([score(s, nlm_slicewise(s.low, s.estimated_noise_std, settings))["psnr_db"]
-                              for s in scenes]))
-        rows.append({"filter": "nlm", **settings.to_dict(), "mean_psnr_db": mean})
-        log(f"NLM strength {strength}: {mean:.2f} dB")
-    for settings in DIFFUSION_CHOICES:
-        mean = float(np.mean([score(s, curvature_anisotropic_diffusion(s.low, s.spacing, settings))["psnr_db"]
-                              for s in scenes]))
-        rows.append({"filter": "diffusion", **settings.to_dict(), "mean_psnr_db": mean})
-        log(f"diffusion {settings}: {mean:.2f} dB")
-    best_nlm = max((row for row in rows if row["filter"] == "nlm"), key=lambda row: row["mean_psnr_db"])
-    best_diffusion = max((row for row in rows if row["filter"] == "diffusion"), key=lambda row: row["mean_psnr_db"])
-    return (NlmSettings(best_nlm["strength"], best_nlm["patch_size"], best_nlm["patch_distance"]),
-            DiffusionSettings(best_diffusion["iterations"], best_diffusion["conductance"], best_diffusion["time_step"]),
-            rows)
+    return replace(scene, reference=cut(scene.reference), low=cut(scene.low), body=cut(scene.body),
+                   tissue=cut(scene.tissue), true_noise_per_slice=cut_slices(scene.true_noise_per_slice),
+                   estimated_noise_per_slice=cut_slices(scene.estimated_noise_per_slice),
+                   estimate_slices=cut_slices(scene.estimate_slices),
+                   extra_references={name: cut(array) for name, array in scene.extra_references.items()})
