@@ -4,7 +4,8 @@ Every event the engine prints is named here and written by ``emit``; readers use
   {"event":"progress","done":k,"total":n}
   {"event":"info","message":"..."}
   {"event":"noise","std_hu":S,"method":"...","grain":G}   the input's estimated noise level and grain (null: no
-                                                soft tissue)
+                                                soft tissue); with "map_hu":[LOW,HIGH], the range of the per-slice
+                                                noise map a noise-conditioned model was told
   {"event":"done","output":PATH,"seconds":S}
   {"event":"error","message":"..."}
   {"event":"file","input":..,"output":..,"status":"ok"|"failed","error":..,"seconds":..,...}   one per volume

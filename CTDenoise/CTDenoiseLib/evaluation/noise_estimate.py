@@ -52,10 +52,12 @@ class NoiseEstimate:
     windows: int  # pixels whose window counted
     method: str = METHOD
     grain: float = float("nan")
+    map_hu: tuple[float, float] | None = None  # (lowest, highest) slice of a per-slice noise map, where one is used
 
     def event(self) -> dict:
+        extra = {"map_hu": [round(value, 1) for value in self.map_hu]} if self.map_hu else {}
         return events.event("noise", std_hu=None if np.isnan(self.std_hu) else round(self.std_hu, 1),
-                            method=self.method, grain=None if np.isnan(self.grain) else round(self.grain, 3))
+                            method=self.method, grain=None if np.isnan(self.grain) else round(self.grain, 3), **extra)
 
 
 def _local_std(image: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import __version__, events
 from ..errors import CTDenoiseError
-from ..evaluation.noise_estimate import NoiseEstimate, estimate_noise_std
+from ..evaluation.noise_estimate import NoiseEstimate, estimate_noise_per_slice, estimate_noise_std
 from ..hu import check_ct_values, to_int16_hu
 from ..io.volumes import Volume, check_output_path, read_volume, write_volume
 from ..models.files import LoadedModel, load_model
@@ -22,6 +22,7 @@ from ..runtime.backends import Choice, Runner, describe_runner, pick_backend, ru
 from ..runtime.precision_auto import choose_precision
 from .self_ensemble import self_ensemble
 from .tiled import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
+from .tiling import Halo
 
 
 @dataclass
@@ -51,8 +52,18 @@ class Engine:
         strength = f", strength {self.strength:g}" if self.strength != 1.0 else ""
         return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}{ensemble}{strength}"
 
-    def denoise(self, hu: np.ndarray, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
-                on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | None = None,
+    @property
+    def noise_conditioned(self) -> bool:
+        """Whether the network takes the input's noise level as a second channel."""
+        return input_channels(self.run) == 2
+
+    @property
+    def per_slice_noise(self) -> bool:
+        """Whether a noise-conditioned network is told each slice's level (the card's ``noise_map`` ``slice``)."""
+        return self.noise_conditioned and self.loaded.noise_map == "slice"
+
+    def denoise(self, hu: np.ndarray, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: Halo | None = None,
+                on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | np.ndarray | None = None,
                 noise_grain: float | None = None) -> np.ndarray:
         """The denoised volume (float32 HU) at this engine's strength: the one path from an array to its
         denoised array, used by files, batches, the demo, the battery, the radiomics study and detectability.
@@ -62,17 +73,20 @@ class Engine:
             max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
             halo: tile overlap in voxels; None takes the model's own.
             on_tile: called with (tiles done, tiles) after each tile.
-            noise_std_hu: the input's noise level (standard deviation, HU) for a noise-conditioned model; None
-                estimates it. The network is told it times the card's ``noise_level_gain`` (for a table over
-                the noise grain, the grain is ``noise_grain``, or measured on ``hu`` where it is None).
+            noise_std_hu: the input's noise level (standard deviation, HU) for a noise-conditioned model, one number
+                or (z,) one per slice; None estimates it (per slice where the card's ``noise_map`` says so). The
+                network is told it times the card's ``noise_level_gain`` (for a table over the noise grain, the
+                grain is ``noise_grain``, or measured on ``hu`` where it is None).
             noise_grain: the input's noise grain (``NoiseEstimate.grain``) where the caller has estimated it.
 
         Returns:
             The denoised volume in HU, float32, (z, y, x), or (z * f, y, x) for a network upscaling z by f.
         """
         gain = 1.0
-        if input_channels(self.run) == 2:  # noise-conditioned
+        if self.noise_conditioned:
             rule = self.loaded.noise_level_gain
+            if noise_std_hu is None and self.per_slice_noise:
+                noise_std_hu = estimate_noise_per_slice(hu).std_hu
             if noise_std_hu is None or (noise_grain is None and not rule.is_constant):
                 estimate = estimate_noise_std(hu)
                 noise_std_hu = estimate.std_hu if noise_std_hu is None else noise_std_hu
@@ -91,11 +105,14 @@ class Engine:
         Returns:
             (key, value) pairs: the CTDenoise version, model name, weights' SHA-256 (empty without a registry
             entry), precision, device, strength, self-ensemble (``yes``/``no``), the input's noise level and,
-            for a noise-conditioned model, the gain its network was told that level with.
+            for a noise-conditioned model, the gain its network was told that level with and, where it was told a
+            per-slice map, the map's range (``LOW..HIGH`` HU).
         """
         entry = self.loaded.entry
         told = ((("ctdenoise_noise_level_gain", f"{self.loaded.noise_level_gain.for_grain(noise.grain):.3g}"),)
-                if input_channels(self.run) == 2 else ())
+                if self.noise_conditioned else ())
+        if self.noise_conditioned and noise.map_hu:
+            told += (("ctdenoise_noise_map_hu", f"{noise.map_hu[0]:.1f}..{noise.map_hu[1]:.1f}"),)
         return (("ctdenoise_version", __version__), ("ctdenoise_model", self.loaded.name),
                 ("ctdenoise_weights_sha256", entry.weights.sha256 if entry else ""),
                 ("ctdenoise_precision", self.choice.precision), ("ctdenoise_device", self.choice.device),
@@ -230,10 +247,15 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     volume = read_volume(input_path, series)
     check_ct_values(volume.array)
     noise = estimate_noise_std(volume.array)
+    levels: float | np.ndarray = noise.std_hu
+    if engine.per_slice_noise:
+        levels = estimate_noise_per_slice(volume.array).std_hu
+        if np.isfinite(levels).any():
+            noise = replace(noise, map_hu=(float(np.nanmin(levels)), float(np.nanmax(levels))))
     progress.noise(noise)
     progress.update(0, 1)
     denoise_started = time.perf_counter()
-    denoised = engine.denoise(volume.array, max_tile_voxels, halo, progress.update, noise.std_hu, noise.grain)
+    denoised = engine.denoise(volume.array, max_tile_voxels, halo, progress.update, levels, noise.grain)
     denoise_seconds = time.perf_counter() - denoise_started
     result = output_volume(volume, to_int16_hu(denoised))
     (writer or write_volume)(replace(result, metadata=engine.metadata(noise)), output)

@@ -9,7 +9,7 @@ import numpy as np
 from ..evaluation.noise_estimate import estimate_noise_std
 from ..hu import HUNormalization
 from ..io.volumes import Volume
-from ..models.noise_channel import input_channels, with_noise_level
+from ..models.noise_channel import channel_value, input_channels
 from .metal import clamp_near_metal
 from .tiling import Halo, halo_zyx, plan_tiles
 
@@ -18,14 +18,14 @@ DEFAULT_MAX_TILE_VOXELS = 4_000_000
 
 def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normalization: HUNormalization,
                halo: Halo, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
-               on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | None = None,
+               on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | np.ndarray | None = None,
                noise_level_gain: float = 1.0) -> np.ndarray:
     """Denoise a (Z, Y, X) HU array; returns float32 HU. Voxels outside the normalisation's HU range
     (scanner padding, metal) are returned unchanged. The input array is not modified.
 
-    A noise-conditioned network (its runner takes 2 channels) gets ``noise_std_hu``, the input's noise level,
-    times ``noise_level_gain`` as its second channel; where it is not given it is estimated here from ``hu``
-    (``noise_estimate``).
+    A noise-conditioned network (its runner takes 2 channels) gets ``noise_std_hu``, the input's noise level (one
+    number, or one per slice: a noise map constant within each slice), times ``noise_level_gain`` as its second
+    channel; where it is not given it is estimated here from ``hu`` (``noise_estimate``, one number).
 
     A z-upscaling network (``run`` returns f times the slices it is given) yields (Z * f, Y, X); f is read from
     the first tile's output, and voxels left unchanged repeat their input slice f times.
@@ -39,8 +39,8 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
         halo: voxels of overlap on each side of a tile (the network's receptive field): one number, or (z, y, x).
         max_tile_voxels: the most voxels one haloed tile may hold (memory bound).
         on_tile: called with (tiles done, tiles) after each tile.
-        noise_std_hu: the input's noise standard deviation in HU, for a noise-conditioned network; None
-            estimates it from ``hu``. Not used by a blind network.
+        noise_std_hu: the input's noise standard deviation in HU for a noise-conditioned network: one number, or
+            (Z,) one per slice; None estimates one from ``hu``. Not used by a blind network.
         noise_level_gain: the network is told this multiple of the level (the model card's; 1: as it is).
 
     Returns:
@@ -51,16 +51,24 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
         ValueError: the network's output on the first tile is not its input upscaled by a whole factor along z.
     """
     run = with_spatial_multiple(run)
+    halos = halo_zyx(halo)
+    levels = None  # the noise channel's value of each (padded) slice, for a noise-conditioned network
     if input_channels(run) == 2:
-        run = with_noise_level(run, estimate_noise_std(hu).std_hu if noise_std_hu is None else noise_std_hu,
-                               noise_level_gain)
+        level = estimate_noise_std(hu).std_hu if noise_std_hu is None else noise_std_hu
+        values = np.asarray(channel_value(level, noise_level_gain), dtype=np.float32).reshape(-1)
+        if values.size not in (1, hu.shape[0]):
+            raise ValueError(f"{values.size} noise levels for a volume of {hu.shape[0]} slices")
+        levels = np.pad(np.broadcast_to(values, (hu.shape[0],)), halos[0], mode="edge")
     normalised = normalization.normalise(hu)
-    padded = np.pad(normalised, [(h, h) for h in halo_zyx(halo)], mode="edge")
+    padded = np.pad(normalised, [(h, h) for h in halos], mode="edge")
     output: np.ndarray | None = None
     factor = 1
     tiles = plan_tiles(hu.shape, halo, max_tile_voxels)
     for index, tile in enumerate(tiles):
-        result = run(padded[tile.source])
+        block = padded[tile.source]
+        if levels is not None:
+            block = np.stack([block, np.broadcast_to(levels[tile.source[0], None, None], block.shape)])
+        result = run(block)
         if output is None:
             depth = tile.source[0].stop - tile.source[0].start
             factor = result.shape[0] // depth

@@ -38,6 +38,9 @@ class LoadedModel:
         noise_level_gain: a noise-conditioned network is told this multiple of its input's estimated noise level,
             one number or one per noise grain (the card's ``inference.noise_level_gain``, else 1; see
             ``noise_level_gain``).
+        noise_map: how a noise-conditioned network is told the level: ``volume`` (one estimate for the whole
+            volume) or ``slice`` (each slice's own estimate), as it was trained (the card's ``inference.noise_map``,
+            else ``volume``).
     """
 
     name: str
@@ -48,6 +51,7 @@ class LoadedModel:
     card: dict
     entry: ModelEntry | None = None
     noise_level_gain: NoiseLevelGain = NoiseLevelGain()
+    noise_map: str = "volume"
 
 
 def describe(module: nn.Module) -> dict:
@@ -92,7 +96,8 @@ def load_model(name: str | ModelEntry) -> LoadedModel:
     return LoadedModel(name=entry.name, module=module, config=config,
                        normalization=HUNormalization.from_dict(card["hu_normalization"]),
                        halo=card_halo(inference.get("halo", DEFAULT_HALO)), card=card, entry=entry,
-                       noise_level_gain=noise_level_gain_from_card(inference, entry.name))
+                       noise_level_gain=noise_level_gain_from_card(inference, entry.name),
+                       noise_map=card_noise_map(inference.get("noise_map", "volume"), entry.name))
 
 
 def card_halo(value: object) -> int | tuple[int, int, int]:
@@ -112,6 +117,21 @@ def card_halo(value: object) -> int | tuple[int, int, int]:
         pass
     raise CTDenoiseError(f"The model card's inference.halo {value!r} is not a number of voxels or a (z, y, x) list.",
                          "Re-export the model.")
+
+
+NOISE_MAPS = ("volume", "slice")
+
+
+def card_noise_map(value: object, name: str) -> str:
+    """A card's ``inference.noise_map``: ``volume`` or ``slice``.
+
+    Raises:
+        CTDenoiseError: anything else.
+    """
+    if value not in NOISE_MAPS:
+        raise CTDenoiseError(f"Model '{name}' says its noise map is {value!r}.",
+                             f"The card's inference.noise_map must be one of: {', '.join(NOISE_MAPS)}.")
+    return str(value)
 
 
 def save_model(module: nn.Module, config: ModelConfig, card: dict, folder: Path, stem: str) -> tuple[Path, Path]:

@@ -2,10 +2,12 @@
 
 A blind network learns one mapping for every noise level it was trained on: trained down to strong noise, it also
 removes what looks like that noise (thin vessels) from a quiet scan; trained on one level, it under-corrects a
-noisier one. A noise-conditioned network gets the input's noise level as a second, constant channel and can
-learn to do less on quiet scans and more on noisy ones, as non-local means does with its strength tied to the
-noise. The level is the engine's reference-free estimate (``noise_estimate``) of the whole volume, in units of
-``UNIT_HU``, the same at training (the patch's own noise) and at inference.
+noisier one. A noise-conditioned network gets the input's noise level as a second channel and can learn to do
+less on quiet scans and more on noisy ones, as non-local means does with its strength tied to the noise. The level
+is the engine's reference-free estimate (``noise_estimate``), in units of ``UNIT_HU``: of the whole volume (the
+channel is constant), or of each slice (a noise map constant within each slice; exposure control makes the noise
+change along z), as the model card's ``inference.noise_map`` says and as it was trained (the patch's own noise,
+whole or per slice). ``inference.tiled.denoise_hu`` builds the channel for each tile.
 """
 
 from __future__ import annotations
@@ -25,32 +27,23 @@ def input_channels(run: Runner) -> int:
     return int(getattr(run, "input_channels", 1))
 
 
-def channel_value(std_hu: float | None, gain: float = 1.0) -> float:
+def channel_value(std_hu: float | np.ndarray | None, gain: float = 1.0) -> float | np.ndarray:
     """The noise channel's value for a noise standard deviation in HU (the fallback where it is unknown).
 
     Args:
-        std_hu: estimated noise standard deviation of the input (HU); None or nan when unknown.
+        std_hu: estimated noise standard deviation of the input (HU), or an array of them (one per slice); None
+            or nan when unknown.
         gain: the network is told this multiple of the level (the model card's ``noise_level_gain``).
+
+    Returns:
+        One value, or an array of ``std_hu``'s shape.
     """
+    if std_hu is not None and np.ndim(std_hu) > 0:
+        levels = np.asarray(std_hu, dtype=np.float64)
+        return gain * np.where(np.isfinite(levels) & (levels > 0), levels, FALLBACK_STD_HU) / UNIT_HU
     if std_hu is None or not np.isfinite(std_hu) or std_hu <= 0:
         std_hu = FALLBACK_STD_HU
     return gain * float(std_hu) / UNIT_HU
-
-
-def with_noise_level(run: Runner, std_hu: float | None, gain: float = 1.0) -> Runner:
-    """A runner of (Z, Y, X) tiles that feeds ``run`` the tile stacked with a constant noise-level channel.
-
-    Args:
-        run: runner of a noise-conditioned network, taking (2, Z, Y, X).
-        std_hu: the input volume's noise standard deviation (HU); None or nan: ``FALLBACK_STD_HU``.
-        gain: the network is told this multiple of the level (the model card's ``noise_level_gain``).
-    """
-    value = np.float32(channel_value(std_hu, gain))
-
-    def run_with_level(tile: np.ndarray) -> np.ndarray:
-        return run(np.stack([tile, np.full_like(tile, value)]))
-
-    return run_with_level
 
 
 def as_batch(tile: np.ndarray) -> np.ndarray:
