@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 AMP_MODES = ("auto", "off", "fp16", "bf16")
+NOISE_LEVEL_MAPS = ("volume", "slice")
 DEVICES = choices(Device)
 ON_OFF_AUTO = ("auto", "on", "off")
 
@@ -39,6 +40,11 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
                                help="give the network the input's estimated noise level as a second channel "
                                     "(FFDNet-style, models/noise_channel.py); --init-from a blind model of the same "
                                     "size starts it as that model")
+    noise_level_map: str = option("volume", group=MODEL, choices=NOISE_LEVEL_MAPS,
+                                  help="with --noise-input: the level is one number per patch (volume: as the "
+                                       "engine tells a volume's estimate) or one per slice (slice: each slice's own "
+                                       "added noise, as the engine's per-slice estimate; exposure control makes the "
+                                       "noise change along z); the card tells the engine which (default volume)")
     noise_level_jitter: float = option(0.15, group=MODEL,
                                        help="relative error drawn into the training noise level, as the estimator "
                                             "makes (default 0.15)")
@@ -58,6 +64,14 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
                                                        "(default: the name)")
     validation_fraction: float = option(0.2, group=DATA, help="fraction of patients held out when no validation "
                                                               "volumes or CSV split are given (default 0.2)")
+    phantom_pairs: str = option("", group=DATA, metavar="FOLDER",
+                                help="real scanner noise: add the MITA phantom's signal-absent realisations 1-5 at "
+                                     "10 %% and 55 %% dose (FOLDER: lcd_ct_phantom/fbp) as one real low-dose case "
+                                     "against the mean of its 100 %% realisations 1-5; realisations 6-10 and the "
+                                     "signal-present scans stay unseen (simulation/lcd_phantom.py)")
+    real_pair_fraction: float = option(0.0, group=DATA,
+                                       help="share of patches drawn from real low-dose pairs when simulated cases "
+                                            "are trained on too (0: by voxel count, as every case; default 0)")
     cache_dir: str = option("", group=DATA, help="prepared arrays and simulations "
                                                  "(default: RUN_DIR/../simulation-cache)")
     # Low-dose simulation
@@ -162,6 +176,10 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
             problems.append("validation_noise_scales need z_upscale 1 (the noise is low dose minus normal dose)")
         if not 0.0 < self.validation_fraction < 1.0:
             problems.append("validation_fraction must be between 0 and 1")
+        if not 0 <= self.real_pair_fraction < 1:
+            problems.append(f"real_pair_fraction must be in [0, 1), got {self.real_pair_fraction}")
+        if self.noise_level_map not in NOISE_LEVEL_MAPS:
+            problems.append(f"noise_level_map must be one of {', '.join(NOISE_LEVEL_MAPS)}")
         problems += recipe_problems(self)
         if problems:
             raise ValueError("; ".join(problems))

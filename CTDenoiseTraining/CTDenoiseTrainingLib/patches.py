@@ -14,7 +14,13 @@ normal dose of the same anatomy): ``slice_averaging`` averages k adjacent slices
 With ``noise_input`` the low-dose patch carries a second channel, its noise level (``models/noise_channel.py``):
 the standard deviation of the patch's added noise (low - normal, after the regime augmentation) combined with the
 normal dose's own noise (the engine's estimate on the case), i.e. what the engine's estimator measures on a whole
-low-dose volume at inference, drawn within +-``noise_level_jitter`` of it as that estimator errs.
+low-dose volume at inference, drawn within +-``noise_level_jitter`` of it as that estimator errs. With
+``per_slice_levels`` each slice gets its own level (its own added noise; one jitter draw per patch), as the
+engine's per-slice estimate tells the network at inference.
+
+``real_pair_fraction`` > 0 draws that share of patches from the real low-dose pairs (cases not simulated) and the
+rest from the simulated ones, each group by voxel count: a small real-noise case (a phantom) is otherwise a
+negligible share of a few large simulated volumes.
 """
 
 from __future__ import annotations
@@ -43,9 +49,11 @@ class PatchBatches(Dataset):
                  air_fraction_limit: float = 0.6, keep_air_probability: float = 0.1, open_limit: int = 16,
                  noise_scale: tuple[float, float] = (1.0, 1.0), slice_averaging: tuple[int, int] = (1, 1),
                  pixel_zoom: tuple[float, float] = (1.0, 1.0), noise_input: bool = False,
-                 noise_level_jitter: float = 0.15) -> None:
+                 noise_level_jitter: float = 0.15, per_slice_levels: bool = False,
+                 real_pair_fraction: float = 0.0) -> None:
         self.cases, self.patch, self.batch, self.seed, self.rank = cases, tuple(patch), batch, seed, rank
         self.noise_input, self.noise_level_jitter = noise_input, float(noise_level_jitter)
+        self.per_slice_levels = per_slice_levels
         if noise_input and z_upscale != 1:
             raise ValueError("noise_input needs z_upscale 1 (the noise is the low-dose minus normal-dose difference)")
         # The normal dose's own noise, part of what the estimator sees in a low-dose input (nan: none measurable).
@@ -75,7 +83,8 @@ class PatchBatches(Dataset):
             if any(size > limit for size, limit in zip(patch, shape)):
                 raise ValueError(f"patch {tuple(patch)} is larger than case {case.name} {shape}")
             sizes.append(float(np.prod(shape)))
-        self.weights = np.asarray(sizes) / np.sum(sizes)  # every voxel equally likely
+        self.weights = case_weights(np.asarray(sizes), np.asarray([not case.simulated for case in cases]),
+                                    real_pair_fraction)
         self._open: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def __len__(self) -> int:
@@ -134,11 +143,13 @@ class PatchBatches(Dataset):
             source = target + scale * (source.astype(np.float32) - target)
         image = self.normalization.normalise(source)
         if self.noise_input:
-            added = float(np.std(source.astype(np.float32) - target))
+            difference = source.astype(np.float32) - target
+            added = np.std(difference, axis=(1, 2)) if self.per_slice_levels else float(np.std(difference))
             level = np.hypot(added, self.normal_noise_hu[case_index])
             low_factor, high_factor = np.log(1 - self.noise_level_jitter), np.log(1 + self.noise_level_jitter)
-            level *= float(np.exp(low_factor + rng.random() * (high_factor - low_factor)))  # drawn at any jitter
-            image = np.stack([image, np.full_like(image, channel_value(level))])
+            level = level * float(np.exp(low_factor + rng.random() * (high_factor - low_factor)))  # drawn at any jitter
+            channel = np.asarray(channel_value(level), dtype=image.dtype).reshape(-1, 1, 1)  # (1 or Z, 1, 1)
+            image = np.stack([image, np.broadcast_to(channel, image.shape)])
         return image, self.normalization.normalise(target)
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,6 +159,23 @@ class PatchBatches(Dataset):
         low = low if self.noise_input else low[:, None]
         normal = np.stack([t for _, t in samples])[:, None]
         return torch.from_numpy(np.ascontiguousarray(low)), torch.from_numpy(np.ascontiguousarray(normal))
+
+
+def case_weights(voxels: np.ndarray, real: np.ndarray, real_fraction: float = 0.0) -> np.ndarray:
+    """How likely each case is to give a patch: by voxel count (every voxel equally likely), or with
+    ``real_fraction`` > 0 and both kinds present, that share for the real low-dose pairs and the rest for the
+    simulated cases, each group by voxel count.
+
+    Args:
+        voxels: each case's voxel count.
+        real: whether each case is a real low-dose pair.
+        real_fraction: the real pairs' share of patches, in [0, 1).
+    """
+    weights = voxels / voxels.sum()
+    if real_fraction <= 0 or real.all() or not real.any():
+        return weights
+    shares = np.where(real, real_fraction / voxels[real].sum(), (1 - real_fraction) / voxels[~real].sum())
+    return voxels * shares
 
 
 def _resample(patch: np.ndarray, averaged: int, size: tuple[int, int]) -> np.ndarray:

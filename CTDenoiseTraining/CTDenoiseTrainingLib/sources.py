@@ -16,6 +16,8 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from CTDenoiseLib.io.atomic import write_text_atomic
 
 from .config import TrainConfig
@@ -157,6 +159,8 @@ def gather_cases(config: TrainConfig) -> tuple[list[Case], list[Case]]:
             train, validation = cases, explicit_validation
         else:
             train, validation = split_by_patient(cases, config.validation_fraction, config.seed)
+    if config.phantom_pairs:
+        train = [*train, phantom_case(config.phantom_pairs, config.simulation_cache(Path(config.run_dir)))]
     if not train or not validation:
         raise ValueError("training needs at least one training and one validation case")
     shared = {c.patient for c in train} & {c.patient for c in validation}
@@ -164,6 +168,33 @@ def gather_cases(config: TrainConfig) -> tuple[list[Case], list[Case]]:
         raise ValueError(f"patient(s) {', '.join(sorted(shared))} are in both training and validation data; "
                          "the split must be by patient")
     return train, validation
+
+
+PHANTOM_CASE = "mita-phantom-real-noise"
+IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def phantom_case(root: str, cache: Path) -> Case:
+    """The MITA phantom's real-noise training case (``lcd_phantom.training_pair``), written once as NRRD into
+    ``cache`` (1 mm voxels, as scanned) and read back like any real low-dose pair.
+
+    Args:
+        root: the phantom's scan folder (``lcd_ct_phantom/fbp``).
+        cache: the run's simulation cache folder.
+    """
+    from CTDenoiseLib.io.volumes import Volume, write_volume
+    from CTDenoiseLib.simulation.lcd_phantom import training_pair
+
+    if not (Path(root) / "ground_truth.mhd").is_file():
+        raise ValueError(f"phantom_pairs {root} is not the MITA phantom's scan folder (lcd_ct_phantom/fbp)")
+    folder = Path(cache) / "phantom-pairs"
+    paths = {"low": folder / "low.nrrd", "normal": folder / "normal.nrrd"}
+    if not all(path.is_file() for path in paths.values()):
+        folder.mkdir(parents=True, exist_ok=True)
+        for key, array in zip(("low", "normal"), training_pair(Path(root))):
+            volume = Volume(np.rint(array).astype(np.int16), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), IDENTITY)
+            write_volume(volume, paths[key])
+    return Case(PHANTOM_CASE, PHANTOM_CASE, str(paths["normal"]), str(paths["low"]))
 
 
 def save_split(run_dir: Path, train: list[Case], validation: list[Case]) -> Path:

@@ -42,7 +42,8 @@ from .reporting import ProgressBar, TensorBoard, write_csv
 from .sources import gather_cases, load_split, save_split
 
 # Changing these between a run and its resumption would silently train something else.
-RESUME_MUST_MATCH = ("architecture", "features", "blocks", "z_upscale", "noise_input", "noise_level_jitter", "patch",
+RESUME_MUST_MATCH = ("architecture", "features", "blocks", "z_upscale", "noise_input", "noise_level_map",
+                     "noise_level_jitter", "patch", "real_pair_fraction",
                      "batch", "seed", "loss",
                      "learning_rate", "dose", "photons", "electronic_noise", "realisations", "noise_scale",
                      "kernels", "exposure_control", "slice_averaging", "pixel_zoom", "validation_noise_scales")
@@ -128,7 +129,9 @@ def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: H
 
 
 def _check_resumable(saved: dict, config: TrainConfig, world: int, log: Callable[[str], None]) -> None:
-    differ = [key for key in RESUME_MUST_MATCH if saved["config"].get(key) != config.to_dict().get(key)]
+    defaults = TrainConfig().to_dict()  # a key added since the run started has its default there
+    differ = [key for key in RESUME_MUST_MATCH
+              if saved["config"].get(key, defaults.get(key)) != config.to_dict().get(key)]
     differ += recipe_differences(saved["config"], config.to_dict(), TrainConfig().to_dict())
     if differ:
         raise ValueError(f"cannot resume: {', '.join(differ)} differ from the checkpoint's configuration; "
@@ -257,7 +260,9 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
     dataset = PatchBatches(prepared_train, config.patch, config.batch, config.seed, context.rank, config.z_upscale,
                            normalization, noise_scale=config.noise_scale, slice_averaging=config.slice_averaging,
                            pixel_zoom=config.pixel_zoom, noise_input=config.noise_input,
-                           noise_level_jitter=config.noise_level_jitter)
+                           noise_level_jitter=config.noise_level_jitter,
+                           per_slice_levels=config.noise_level_map == "slice",
+                           real_pair_fraction=config.real_pair_fraction)
     recipe = paired_recipe(config, model, dataset, context, run_dir, bool(latest and resume), log)  # None: plain
     if recipe and latest and resume:
         recipe.check_resumed(restored.state.get("recipe"))

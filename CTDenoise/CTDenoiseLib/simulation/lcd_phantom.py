@@ -6,6 +6,11 @@ present / absent), stacked along z as ``.mhd`` (stored values HU + 1000), and th
 differ from the background. Their contrast is the largest difference from the background and their diameter the
 one of a disk with the same contrast-weighted area (edges are partial-volume).
 
+Real noise for training (``training_pair``): the signal-absent realisations 1-5 of each dose may train a network
+(real scanner noise texture, paired with the mean of the 100 % dose realisations 1-5); realisations 6-10 and every
+signal-present scan never do, so the battery (signal present) and detectability (``real_realisations``: signal
+present, and signal absent 6-10) judge networks on scans they have not seen.
+
 Simulated realisations (``simulate_realisations``): signal present = the ground truth, signal absent = the ground
 truth with the inserts set to the background, each given independent noise by the engine's projection-domain
 simulator (``simulation.simulate_low_dose_hu``, 1 mm pixels, the calibration it was fitted on). The ground truth
@@ -24,6 +29,8 @@ STORED_OFFSET = 1000.0  # stored value = HU + 1000
 REAL_DOSES = {0.1: "dose_010", 0.55: "dose_055", 1.0: "dose_100"}
 PHANTOM_INNER_RADIUS = 100  # pixels from the centre: inside the phantom, clear of its edge
 SIMULATION_PIXEL_MM = 1.0
+TRAINING_ABSENT_REALISATIONS = 5  # the first five signal-absent realisations of each dose may train; the rest judge
+TRAINING_LOW_DOSES = (0.1, 0.55)
 
 
 @dataclass(frozen=True)
@@ -126,14 +133,36 @@ def real_realisations(root: Path, dose: float) -> tuple[np.ndarray, np.ndarray]:
         dose: fraction of the normal dose, a key of ``REAL_DOSES``.
 
     Returns:
-        The signal-present and the signal-absent realisations, float32 HU.
+        The signal-present realisations and the signal-absent ones that never train a network (realisations
+        ``TRAINING_ABSENT_REALISATIONS + 1`` to 10; see ``training_pair``), float32 HU.
 
     Raises:
         KeyError: ``dose`` is not one of the scanned doses (``REAL_DOSES``).
     """
     folder = Path(root) / REAL_DOSES[dose]
     return (read_stack(folder / "signal_present" / "signal_present.mhd"),
-            read_stack(folder / "signal_absent" / "signal_absent.mhd"))
+            read_stack(folder / "signal_absent" / "signal_absent.mhd")[TRAINING_ABSENT_REALISATIONS:])
+
+
+def training_pair(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Real low dose and its target for training, from the signal-absent realisations that may train
+    (the first ``TRAINING_ABSENT_REALISATIONS`` of each dose): the 10 % ones then the 55 % ones stacked along z
+    (the phantom is uniform along z; the noise level steps once, as exposure control makes it step), and the mean
+    of the 100 % ones repeated on every slice (its own noise about 20 / sqrt(5) HU, independent of the input's).
+
+    Args:
+        root: the phantom's scan folder (``lcd_ct_phantom/fbp``).
+
+    Returns:
+        (low dose, target), each (len(TRAINING_LOW_DOSES) x 5, Y, X) float32 HU.
+    """
+    def absent(dose: float) -> np.ndarray:
+        stack = read_stack(Path(root) / REAL_DOSES[dose] / "signal_absent" / "signal_absent.mhd")
+        return stack[:TRAINING_ABSENT_REALISATIONS]
+
+    low = np.concatenate([absent(dose) for dose in TRAINING_LOW_DOSES])
+    target = np.broadcast_to(absent(1.0).mean(axis=0), low.shape).astype(np.float32)
+    return low, target
 
 
 def simulate_realisations(truth: np.ndarray, dose: float, count: int, seed: int
