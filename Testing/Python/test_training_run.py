@@ -18,26 +18,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from CTDenoiseLib.cli import main  # noqa: E402
 
 from conftest import REPO
-from training_data_helpers import write_crops  # noqa: E402
-
-TINY = ["--architecture", "stresnet", "--features", "4", "--blocks", "1", "--patch", "8", "24", "24", "--batch", "2",
-        "--realisations", "1", "--validate-every", "2", "--checkpoint-every", "2", "--int8", "off",
-        "--tensorboard", "off"]
+from training_data_helpers import TINY, final_weights, same_weights, write_crops  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def crops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_crops(tmp_path_factory.mktemp("crops"))
-
-
-def _same_weights(a: Path, b: Path) -> bool:
-    left, right = load_file(str(a)), load_file(str(b))
-    return set(left) == set(right) and all(np.array_equal(left[k].numpy(), right[k].numpy()) for k in left)
-
-
-def _final(run: Path) -> Path:
-    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
-    return run / "checkpoints" / latest["folder"] / "model.safetensors"
 
 
 def test_resume_continues_exactly_in_one_process(crops: dict[str, Path], tmp_path: Path, capsys) -> None:
@@ -49,7 +35,7 @@ def test_resume_continues_exactly_in_one_process(crops: dict[str, Path], tmp_pat
     assert main([*common, "--run-dir", str(tmp_path / "resumed")]) == 1  # refuses to overwrite a run
     assert "--resume" in capsys.readouterr().err
     assert main([*common, "--run-dir", str(tmp_path / "resumed"), "--resume"]) == 0
-    assert _same_weights(_final(tmp_path / "straight"), _final(tmp_path / "resumed"))
+    assert same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed"))
     straight = json.loads((tmp_path / "straight/checkpoints/step-00000004/state.json").read_text())
     resumed = json.loads((tmp_path / "resumed/checkpoints/step-00000004/state.json").read_text())
     assert straight["optimizer"] == resumed["optimizer"] and straight["scheduler"] == resumed["scheduler"]
@@ -76,7 +62,7 @@ def test_two_rank_torchrun_trains_resumes_exports_and_denoises(crops: dict[str, 
     _torchrun([*common, "--run-dir", "resumed", "--stop-after", "2"], tmp_path)
     done = _torchrun([*common, "--run-dir", "resumed", "--resume", "--export-dir", "models"], tmp_path)
     assert "resumed from" in done.stdout and '"event": "trained"' in done.stdout
-    assert _same_weights(_final(tmp_path / "straight"), _final(tmp_path / "resumed"))
+    assert same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed"))
     run = json.loads((tmp_path / "resumed" / "run.json").read_text())
     assert run["ranks"] == 2 and run["backend"] == "gloo"
     split = json.loads((tmp_path / "resumed" / "split.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +31,23 @@ def write_crops(folder: Path) -> dict[str, Path]:
     write_volume(crop(abdomen, 50, 30, 40), paths["abdomen"])
     write_volume(crop(lidc, 2, 224, 224, 8, 64), paths["lidc"])
     return paths
+
+
+# A tiny network and schedule: a training run end to end in seconds.
+TINY = ["--architecture", "stresnet", "--features", "4", "--blocks", "1", "--patch", "8", "24", "24", "--batch", "2",
+        "--realisations", "1", "--validate-every", "2", "--checkpoint-every", "2", "--int8", "off",
+        "--tensorboard", "off"]
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    """Whether two safetensors files hold the same tensors, bit for bit."""
+    from safetensors.torch import load_file
+
+    left, right = load_file(str(a)), load_file(str(b))
+    return set(left) == set(right) and all(np.array_equal(left[k].numpy(), right[k].numpy()) for k in left)
+
+
+def final_weights(run: Path) -> Path:
+    """The weights of a run folder's latest checkpoint."""
+    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
+    return run / "checkpoints" / latest["folder"] / "model.safetensors"
