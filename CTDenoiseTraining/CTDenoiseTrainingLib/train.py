@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import save_file
 
 from CTDenoiseLib.evaluation.metrics import psnr, ssim
+from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_per_slice
 from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference.tiled import denoise_hu
 from CTDenoiseLib.inference.tiling import Halo
@@ -85,7 +86,8 @@ VALIDATION_TILE_VOXELS = 16_000_000  # whole validation slices in few tiles: a w
 
 
 def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: HUNormalization, halo: Halo,
-             context: distributed.Context, noise_scales: tuple[float, ...] = (1.0,)) -> dict:
+             context: distributed.Context, noise_scales: tuple[float, ...] = (1.0,), per_slice_noise: bool = False
+             ) -> dict:
     """Mean PSNR/SSIM (QUALITY_WINDOW, scanner padding excluded) of low dose and output over the validation
     regimes: every case, each of its simulated realisations (one per simulation variant), each noise scale.
     Each rank takes every world-th case. A z-upscaling model's input is compared slice-repeated.
@@ -97,6 +99,8 @@ def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: H
         halo: tile overlap for whole-volume inference (one number, or z, y, x).
         context: the distributed context (sums over ranks).
         noise_scales: factors applied to each realisation's noise (low - normal); 1.0 is the simulated dose.
+        per_slice_noise: a noise-conditioned model is told each slice's estimated level (as the engine tells a
+            model whose card says ``noise_map`` ``slice``) instead of the volume's.
 
     Returns:
         Means over regimes, and the worst regime's PSNR gain (``psnr_gain_db_worst``).
@@ -114,7 +118,8 @@ def validate(model: torch.nn.Module, cases: list[PreparedCase], normalization: H
             simulated = np.load(low_path).astype(np.float32)
             for scale in noise_scales:
                 low = simulated if scale == 1.0 else normal + scale * (simulated - normal)
-                denoised = denoise_hu(low, run, normalization, halo, VALIDATION_TILE_VOXELS)
+                levels = estimate_noise_per_slice(low).std_hu if per_slice_noise else None
+                denoised = denoise_hu(low, run, normalization, halo, VALIDATION_TILE_VOXELS, noise_std_hu=levels)
                 low_up = np.repeat(low, normal.shape[0] // low.shape[0], axis=0)
                 values = (psnr(normal, low_up, mask=mask), psnr(normal, denoised, mask=mask),
                           ssim(normal, low_up, mask=mask), ssim(normal, denoised, mask=mask))
@@ -290,7 +295,8 @@ def _train(config: TrainConfig, command: str, log: Callable[[str], None], resume
         if step % config.validate_every == 0 or step == config.steps:
             loss_mean = distributed.all_sum(context, [running / running_steps])[0] / context.world
             metrics = validate(model, prepared_validation, normalization, halo, context,
-                               tuple(config.validation_noise_scales))
+                               tuple(config.validation_noise_scales),
+                               config.noise_input and config.noise_level_map == "slice")
             row = {"step": step, "loss": round(loss_mean, 6), "learning_rate": schedule.get_last_lr()[0],
                    "train_seconds": round(train_seconds, 2),
                    "voxels_per_second_per_rank": round(running_steps * voxels_per_step / max(train_seconds, 1e-9)),
