@@ -57,3 +57,11 @@ def choices(vocabulary: type[StrEnum], auto: bool = True) -> tuple[str, ...]:
         The values in declaration order.
     """
     return tuple(member.value for member in vocabulary if auto or member.value != "auto")
+
+
+class Architecture(StrEnum):
+    """The network families (``models.ARCHITECTURES`` maps each to its class; a test keeps the two equal)."""
+
+    SRRESNET = "srresnet"  # full 3x3x3 convolutions
+    STRESNET = "stresnet"  # each 3x3x3 factorised into 1x3x3 + 3x1x1
+    STUNET = "stunet"  # STResNet's trunk plus an in-plane multi-scale (U-Net) branch

@@ -10,9 +10,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from CTDenoiseLib.models import ARCHITECTURES
 from CTDenoiseLib.simulation.kernels import KERNELS
-from CTDenoiseLib.vocabulary import Device, choices
+from CTDenoiseLib.vocabulary import Architecture, Device, choices
 
 from .config_options import DATA, MODEL, OPTIMISATION, RECIPES, RUN, option
 from .recipes import ACTIVATION_MAP, PLAIN, TEACHER_STUDENT, UNPAIRED
@@ -32,7 +31,7 @@ ON_OFF_AUTO = ("auto", "on", "off")
 class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):  # recipe keys: recipes/options.py
     # Model
     name: str = option("stresnet", group=MODEL, help="name to register the exported model under")
-    architecture: str = option("stresnet", group=MODEL, choices=tuple(ARCHITECTURES))
+    architecture: str = option("stresnet", group=MODEL, choices=choices(Architecture, auto=False))
     features: int = option(16, group=MODEL, help="channels of each convolution")
     blocks: int = option(4, group=MODEL, help="residual blocks")
     z_upscale: int = option(1, group=MODEL, help="output slices per input slice (2: 2 mm low dose -> 1 mm)")

@@ -58,3 +58,10 @@ def test_stresnet_factorises_every_feature_convolution() -> None:
 def test_unknown_architecture_is_a_clear_error() -> None:
     with pytest.raises(CTDenoiseError, match="Unknown architecture 'unet'"):
         build_model(ModelConfig("unet", 8, 1))
+
+
+def test_every_family_is_named_in_the_vocabulary_parsers_use() -> None:
+    from CTDenoiseLib.models import ARCHITECTURES
+    from CTDenoiseLib.vocabulary import Architecture, choices
+
+    assert tuple(ARCHITECTURES) == choices(Architecture, auto=False)

@@ -7,11 +7,13 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from ..errors import CTDenoiseError
+from ..vocabulary import Architecture
 from .srresnet import SRResNet3D
 from .stresnet import STResNet
 from .stunet import STUNet
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"srresnet": SRResNet3D, "stresnet": STResNet, "stunet": STUNet}
+ARCHITECTURES: dict[str, type[nn.Module]] = {Architecture.SRRESNET: SRResNet3D, Architecture.STRESNET: STResNet,
+                                             Architecture.STUNET: STUNet}
 
 
 @dataclass(frozen=True)
