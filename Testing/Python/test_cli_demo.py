@@ -1,5 +1,6 @@
 """`ctdenoise demo`, the README's main job, end to end on its embedded synthetic chest: it writes the volumes it
-names, and each model (and its self-ensemble) lifts PSNR above the simulated low-dose input."""
+names and a preview PNG of each denoised one, and each model (and its self-ensemble) lifts PSNR above the simulated
+low-dose input."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ def test_demo_on_the_embedded_phantom_denoises_and_reports_quality(tmp_path: Pat
     assert psnr[one_pass] > psnr["low dose"] + 1.5
     assert psnr["stresnet (8 flips)"] > psnr[one_pass]
     names = {"normal_dose.nrrd", "low_dose.nrrd", "denoised_stresnet.nrrd", "denoised_stresnet_ensemble.nrrd"}
-    assert {path.name for path in tmp_path.iterdir()} == names
+    previews = {"denoised_stresnet.png", "denoised_stresnet_ensemble.png"}
+    assert {path.name for path in tmp_path.iterdir()} == names | previews
+    for preview in previews:
+        assert (tmp_path / preview).read_bytes()[:4] == b"\x89PNG" and (tmp_path / preview).stat().st_size > 20_000
+        assert f"preview -> {tmp_path / preview}" in result.stdout
     shapes = {read_volume(tmp_path / name).array.shape for name in names}
     assert len(shapes) == 1

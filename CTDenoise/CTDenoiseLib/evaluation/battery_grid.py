@@ -120,7 +120,7 @@ class Grid:
 
 
 def default_grid(shared_data: Path) -> Grid:
-    """The battery of the README: LIDC-IDRI-0003 (never trained on) over the whole grid, and the phantom.
+    """The battery of the README's results: LIDC-IDRI-0003 (never trained on) over the whole grid, and the phantom.
 
     Args:
         shared_data: the shared data folder, holding ``lidc/LIDC-IDRI-0003/image.nrrd`` and ``lcd_ct_phantom``.

@@ -184,10 +184,7 @@ def heat_map(rows: list[dict], path: Path, models: list[str] | None = None) -> P
     Returns:
         ``path``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..figures.png import new_figure, save_png
 
     models = models or model_names(rows)
     cells = _by_cell(rows)
@@ -196,7 +193,8 @@ def heat_map(rows: list[dict], path: Path, models: list[str] | None = None) -> P
     gains = np.array([[cell[model]["psnr_db"] - cell[REFERENCE]["psnr_db"] if model in cell else np.nan
                        for model in models] for cell in cells.values()])
     limit = max(1.0, float(np.nanmax(np.abs(gains))))
-    figure, axes = plt.subplots(figsize=(2.2 + 1.3 * len(models), 1.2 + 0.22 * len(labels)))
+    figure = new_figure(2.2 + 1.3 * len(models), 1.2 + 0.22 * len(labels), layout="tight")
+    axes = figure.subplots()
     image = axes.imshow(gains, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     axes.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
     axes.set_yticks(range(len(labels)), labels, fontsize=6)
@@ -205,8 +203,4 @@ def heat_map(rows: list[dict], path: Path, models: list[str] | None = None) -> P
             axes.text(column, row, f"{value:+.1f}", ha="center", va="center", fontsize=6)
     figure.colorbar(image, ax=axes, label="PSNR gain over NLM, noise per slice (dB)")
     axes.set_title("Gain over non-local means told each slice's estimated noise (unseen data)", fontsize=9)
-    figure.tight_layout()
-    with atomic_write(path, path.with_name(f".{path.stem}.partial.png")) as partial:  # matplotlib: format from suffix
-        figure.savefig(partial, dpi=130)
-    plt.close(figure)
-    return path
+    return save_png(figure, path, dpi=130)

@@ -45,16 +45,13 @@ def markdown(rows: list[dict]) -> str:
 
 def figure(rows: list[dict], path: Path) -> None:
     """AUC (CHO) against dose, one panel per (source, insert), one line per method, 95 % CI as error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..figures.png import new_figure, save_png
 
     sources = list(dict.fromkeys(row["source"] for row in rows))
     inserts = list(dict.fromkeys(row["insert"] for row in rows))
     methods = list(dict.fromkeys(row["method"] for row in rows))
-    fig, axes = plt.subplots(len(sources), len(inserts), figsize=(3.2 * len(inserts), 3.0 * len(sources)),
-                             squeeze=False, sharey=True)
+    fig = new_figure(3.2 * len(inserts), 3.0 * len(sources), layout="tight")
+    axes = fig.subplots(len(sources), len(inserts), squeeze=False, sharey=True)
     for i, source in enumerate(sources):
         for j, name in enumerate(inserts):
             ax = axes[i][j]
@@ -72,6 +69,4 @@ def figure(rows: list[dict], path: Path) -> None:
             if j == 0:
                 ax.set_ylabel("CHO AUC")
     axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path, dpi=110)

@@ -60,6 +60,31 @@ def parse_roi(text: str, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
     return tuple(slice(a, b) for a, b in bounds)
 
 
+def valid_voxels(reference: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
+    """The voxels the 3D PSNR/SSIM count: where the reference lies in ``VALID_HU`` (scanner padding left out),
+    within ``region`` when given.
+
+    Args:
+        reference: the normal-dose volume (HU).
+        region: a boolean mask of the same shape (e.g. ``--mask``), or None.
+    """
+    valid = (reference >= VALID_HU[0]) & (reference <= VALID_HU[1])
+    return valid & region if region is not None else valid
+
+
+def psnr_ssim(reference: np.ndarray, image: np.ndarray, valid: np.ndarray | None = None) -> dict[str, float]:
+    """``psnr_db`` and ``ssim`` in the convention ``ctdenoise evaluate`` reports (``CONVENTIONS``): 3D, HU window
+    ``QUALITY_WINDOW``, over ``valid`` voxels.
+
+    Args:
+        reference: the normal-dose volume (HU).
+        image: the volume scored, on the reference's grid.
+        valid: the voxels counted; None: ``valid_voxels(reference)``.
+    """
+    valid = valid_voxels(reference) if valid is None else valid
+    return {"psnr_db": psnr(reference, image, mask=valid), "ssim": ssim(reference, image, mask=valid)}
+
+
 def evaluate_case(reference: Volume, images: dict[str, np.ndarray], case: str = "", region: np.ndarray | None = None,
                   noise_roi: tuple[slice, slice, slice] | None = None, with_lpips: bool = True) -> CaseResult:
     """Every metric of every image against ``reference`` (arrays on the reference's grid)."""
@@ -67,9 +92,7 @@ def evaluate_case(reference: Volume, images: dict[str, np.ndarray], case: str = 
         if array.shape != reference.array.shape:
             raise CTDenoiseError(f"Image '{name}' has shape {array.shape} but the reference {reference.array.shape} "
                                  "(z, y, x).", "Compare volumes on the same grid (denoising keeps the grid).")
-    valid = (reference.array >= VALID_HU[0]) & (reference.array <= VALID_HU[1])
-    if region is not None:
-        valid &= region
+    valid = valid_voxels(reference.array, region)
     roi = noise_roi or find_homogeneous_roi(reference.array, reference.spacing)
     lpips_note = lpips_unavailable_reason() if with_lpips else "not requested"
     rows = []
@@ -77,7 +100,7 @@ def evaluate_case(reference: Volume, images: dict[str, np.ndarray], case: str = 
         seed = seed_psnr_ssim(reference.array, array)
         rows.append({
             "case": case, "image": name,
-            "psnr_db": psnr(reference.array, array, mask=valid), "ssim": ssim(reference.array, array, mask=valid),
+            **psnr_ssim(reference.array, array, valid),
             "seed_psnr_db": seed["psnr"], "seed_ssim": seed["ssim"],
             "lpips": math.nan if lpips_note else lpips_axial(reference.array, array),
             "noise_std_hu": math.nan if roi is None else noise_std(array, roi),

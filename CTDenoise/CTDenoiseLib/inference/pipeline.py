@@ -13,6 +13,7 @@ import numpy as np
 from .. import __version__, events
 from ..errors import CTDenoiseError
 from ..evaluation.noise_estimate import NoiseEstimate, estimate_noise_per_slice, estimate_noise_std
+from ..figures.preview import PreviewRequest, preview_path_for, preview_slice, write_preview
 from ..hu import check_ct_values, to_int16_hu
 from ..io.volumes import Volume, check_output_path, read_volume, write_volume
 from ..models.files import LoadedModel, load_model
@@ -51,6 +52,19 @@ class Engine:
         ensemble = ", self-ensemble of 8 flips" if self.self_ensemble else ""
         strength = f", strength {self.strength:g}" if self.strength != 1.0 else ""
         return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}{ensemble}{strength}"
+
+    def caption(self, noise: NoiseEstimate, seconds: float) -> str:
+        """How an output was made, for a figure: model, precision, strength, the input's noise and the time.
+
+        Args:
+            noise: the input's noise estimate.
+            seconds: the denoising time in seconds.
+        """
+        level = (f"input noise about {noise.std_hu:.0f} HU" if np.isfinite(noise.std_hu)
+                 else "input noise not measured (no flat soft tissue)")
+        ensemble = ", self-ensemble of 8 flips" if self.self_ensemble else ""
+        return (f"model {self.loaded.name}, {describe_runner(self.choice, self.backend)}, strength "
+                f"{self.strength:g}{ensemble}; {level}; denoised in {seconds:.1f} s")
 
     @property
     def noise_conditioned(self) -> bool:
@@ -222,10 +236,12 @@ def peak_rss_mb() -> float | None:
 def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str | os.PathLike,
                  progress: Progress | None = None, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
                  halo: int | None = None, series: str | None = None,
-                 writer: Callable[[Volume, Path], object] | None = None) -> FileResult:
+                 writer: Callable[[Volume, Path], object] | None = None,
+                 preview: PreviewRequest | None = None) -> FileResult:
     """Denoise one volume with a prepared engine and write it (int16 HU, same geometry) atomically.
     ``series``: which DICOM series (UID or number) of a folder holding several. ``writer``: writes the denoised
     volume to ``output_path`` instead of ``write_volume`` (DICOM series output), which then checks that path.
+    ``preview``: a PNG of one slice of input, output and difference, written after the output.
 
     Args:
         engine: from ``prepare_engine``.
@@ -237,6 +253,7 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
         halo: tile overlap in voxels; None takes the model's own.
         series: which DICOM series (UID or number) of a folder holding several.
         writer: writes the denoised volume to ``output_path`` instead of ``write_volume``.
+        preview: where to write the preview and which slice it shows (checked before denoising); None: none.
 
     Returns:
         The result, status ``ok``, with its timings in seconds, voxel count and peak memory.
@@ -246,6 +263,8 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     output = check_output_path(output_path, inputs=(input_path,)) if writer is None else Path(output_path)
     volume = read_volume(input_path, series)
     check_ct_values(volume.array)
+    if preview is not None:
+        preview_slice(volume.array.shape[0], preview.slice_index)  # a slice outside the volume: say so first
     noise = estimate_noise_std(volume.array)
     levels: float | np.ndarray = noise.std_hu
     if engine.per_slice_noise:
@@ -259,6 +278,9 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     denoise_seconds = time.perf_counter() - denoise_started
     result = output_volume(volume, to_int16_hu(denoised))
     (writer or write_volume)(replace(result, metadata=engine.metadata(noise)), output)
+    if preview is not None:
+        caption = f"{Path(input_path).name} -> {output.name}: {engine.caption(noise, denoise_seconds)}"
+        progress.info(f"preview: {write_preview(preview, volume, result.array, caption)}")
     return FileResult(str(input_path), str(output), "ok", seconds=time.perf_counter() - started,
                       denoise_seconds=denoise_seconds, voxels=int(volume.array.size), peak_rss_mb=peak_rss_mb())
 
@@ -296,7 +318,8 @@ def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
 
 def denoise_many(engine: Engine, pairs: list[tuple[Path, Path]], progress: Progress | None = None,
                  max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
-                 on_result: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+                 on_result: Callable[[FileResult], None] | None = None, preview_dir: Path | None = None,
+                 preview_slice_index: int | None = None) -> list[FileResult]:
     """Denoise each (input, output) pair; a file that fails is reported and the rest go on.
 
     Args:
@@ -306,6 +329,8 @@ def denoise_many(engine: Engine, pairs: list[tuple[Path, Path]], progress: Progr
         max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
         halo: tile overlap in voxels; None takes the model's own.
         on_result: called with each file's result as soon as that file is done.
+        preview_dir: where each output's preview goes (``preview_path_for``); None: no previews.
+        preview_slice_index: the slice the previews show (0-based); None: each volume's middle one.
 
     Returns:
         One result per pair, in order; a file that raised any ``Exception`` has status ``failed`` and its message
@@ -313,8 +338,10 @@ def denoise_many(engine: Engine, pairs: list[tuple[Path, Path]], progress: Progr
     """
     results = []
     for input_path, output_path in pairs:
+        preview = (None if preview_dir is None
+                   else PreviewRequest(preview_path_for(Path(output_path), preview_dir), preview_slice_index))
         try:
-            result = denoise_with(engine, input_path, output_path, progress, max_tile_voxels, halo)
+            result = denoise_with(engine, input_path, output_path, progress, max_tile_voxels, halo, preview=preview)
         except Exception as error:  # any one file's problem; Ctrl-C (KeyboardInterrupt) still stops the batch
             message = str(error) if isinstance(error, CTDenoiseError) else f"{type(error).__name__}: {error}"
             result = FileResult(str(input_path), str(output_path), "failed", error=message)

@@ -1,5 +1,6 @@
 """PNG figures of a radiomics comparison: relative change per feature as bars, and the seed's feature x method
-consistency map. Uses matplotlib's Figure directly (no pyplot state, no GUI backend)."""
+consistency map. Drawn and written as every engine figure is (``figures.png``: no pyplot state, no GUI backend,
+atomic write)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..figures.png import new_figure, save_png
 from .stats import Agreement
 
 _CLIP_PERCENT = 100.0  # bars beyond +-100 % are drawn at the edge and labelled with their value
@@ -37,9 +39,7 @@ def _bars(axis, features: list[str], changes: dict[str, list[float]], title: str
 
 
 def _figure(rows: int, width: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, max(4.0, 0.16 * rows + 1.5)), layout="constrained")
+    return new_figure(width, max(4.0, 0.16 * rows + 1.5))
 
 
 def relative_change_figure(features: list[str], changes: dict[str, list[float]], path: str | os.PathLike,
@@ -47,8 +47,7 @@ def relative_change_figure(features: list[str], changes: dict[str, list[float]],
     """One bar per feature and compared image: 100 (image - baseline) / |baseline|."""
     figure = _figure(len(features), 7.5)
     _bars(figure.add_subplot(), features, changes, f"Relative change of each feature against {baseline}")
-    figure.savefig(path, dpi=130)
-    return Path(path)
+    return save_png(figure, path, dpi=130)
 
 
 def study_figure(agreements: list[Agreement], path: str | os.PathLike, baseline: str, alpha: float,
@@ -82,5 +81,4 @@ def study_figure(agreements: list[Agreement], path: str | os.PathLike, baseline:
     summary = "; ".join(f"{m}: t {c[0]}, W {c[1]}, CCC {c[2]}" for m, c in counts.items())
     right.set_title(f"Consistent with {baseline} (green): t-test/Wilcoxon p >= {alpha}, CCC >= {ccc_threshold}\n"
                     f"of {len(features)} features - {summary}", fontsize=7)
-    figure.savefig(path, dpi=130)
-    return Path(path)
+    return save_png(figure, path, dpi=130)

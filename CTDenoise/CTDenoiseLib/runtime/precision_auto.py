@@ -2,7 +2,7 @@
 
 * a CUDA GPU (device auto or cuda): FP16 through PyTorch;
 * a CPU with INT8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX): INT8 through OpenVINO, measured
-  2.1x (STResNet) to 2.7x (SRResNet) faster than OpenVINO FP32 on an AVX-512 VNNI CPU (Table 1 in the README);
+  2.1x (STResNet) to 2.7x (SRResNet) faster than OpenVINO FP32 on an AVX-512 VNNI CPU (Table 1, docs/performance.md);
 * any other CPU: FP32 through OpenVINO, because on an AVX2-only CPU INT8 was measured no faster (27.1 s against
   26.3 s for STResNet on 512x512x300);
 * INT8 impossible (no OpenVINO, or a model without an INT8 artefact): FP32, saying what is missing.
