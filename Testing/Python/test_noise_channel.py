@@ -115,7 +115,7 @@ def test_training_patches_carry_the_patch_noise_level(tmp_path: Path) -> None:
 def test_fine_tuning_a_blind_model_starts_as_that_model() -> None:
     from types import SimpleNamespace
 
-    from CTDenoiseTrainingLib.train import initialise_from
+    from CTDenoiseTrainingLib.fine_tune import initialise_from
 
     torch.manual_seed(0)
     blind = build_model(ModelConfig("stresnet", 8, 2))

@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from CTDenoiseLib.errors import CTDenoiseError
     from CTDenoiseLib.models.registry import sha256_of
 
-    from ..lesion_classifier_fit import LIDC_FOLDER, PHANTOM_FOLDER, classifier_card, fit_lesion_classifier
-    from ..lesion_patches import save_classifier
+    from ..recipes.lesion_classifier_fit import LIDC_FOLDER, PHANTOM_FOLDER, classifier_card, fit_lesion_classifier
+    from ..recipes.lesion_patches import save_classifier
 
     missing = [str(args.data / f) for f in (LIDC_FOLDER, PHANTOM_FOLDER) if not (args.data / f).is_dir()]
     if missing:
