@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 from .events import emit, event
 
 if TYPE_CHECKING:
-    from .evaluation.noise_estimate import NoiseEstimate
+    from .noise.estimate import NoiseEstimate
 
 
 class Progress:

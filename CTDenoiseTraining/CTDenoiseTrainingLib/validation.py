@@ -6,10 +6,10 @@ import numpy as np
 import torch
 
 from CTDenoiseLib.evaluation.metrics import psnr, ssim
-from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_per_slice
 from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference.tiled import denoise_hu
 from CTDenoiseLib.inference.tiling import Halo
+from CTDenoiseLib.noise.estimate import estimate_noise_per_slice
 from CTDenoiseLib.runtime.backends import TorchRunner
 
 from . import distributed

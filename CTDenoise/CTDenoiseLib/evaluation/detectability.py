@@ -132,8 +132,8 @@ def _model_method(model: str, precision: str, box: tuple[slice, slice], as_stack
 
 def _nlm_method(box: tuple[slice, slice]) -> Method:
     def run(stack: np.ndarray) -> np.ndarray:
+        from ..noise.estimate import estimate_noise_std
         from .classical_denoisers import NlmSettings, nlm_slicewise
-        from .noise_estimate import estimate_noise_std
 
         return np.stack([nlm_slicewise(image[box][None], estimate_noise_std(image[None]).std_hu, NlmSettings())[0]
                          for image in stack])

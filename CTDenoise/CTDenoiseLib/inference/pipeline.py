@@ -12,11 +12,11 @@ import numpy as np
 
 from .. import __version__, events
 from ..errors import CTDenoiseError
-from ..evaluation.noise_estimate import NoiseEstimate, estimate_noise_per_slice, estimate_noise_std
 from ..hu import check_ct_values, to_int16_hu
 from ..io.volumes import Volume, check_output_path, read_volume, write_volume
 from ..models.files import LoadedModel, load_model
 from ..models.noise_channel import input_channels
+from ..noise.estimate import NoiseEstimate, estimate_noise_per_slice, estimate_noise_std
 from ..progress import Progress
 from ..runtime.backends import Choice, Runner, describe_runner, pick_backend, runner_for
 from ..runtime.precision_auto import choose_precision

@@ -4,7 +4,7 @@ A blind network learns one mapping for every noise level it was trained on: trai
 removes what looks like that noise (thin vessels) from a quiet scan; trained on one level, it under-corrects a
 noisier one. A noise-conditioned network gets the input's noise level as a second channel and can learn to do
 less on quiet scans and more on noisy ones, as non-local means does with its strength tied to the noise. The level
-is the engine's reference-free estimate (``noise_estimate``), in units of ``UNIT_HU``: of the whole volume (the
+is the engine's reference-free estimate (``noise.estimate``), in units of ``UNIT_HU``: of the whole volume (the
 channel is constant), or of each slice (a noise map constant within each slice; exposure control makes the noise
 change along z), as the model card's ``inference.noise_map`` says and as it was trained (the patch's own noise,
 whole or per slice). ``inference.tiled.denoise_hu`` builds the channel for each tile.

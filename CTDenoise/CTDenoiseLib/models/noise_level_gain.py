@@ -4,7 +4,7 @@
 A network trained on simulated noise can under-correct noise of a coarser grain (a soft reconstruction kernel) at
 the level the estimator reports, and is right at the level of fine-grained (sharp-kernel) noise. Telling it a
 multiple of the level makes it work harder. The multiple is either one number, or a table over the noise grain of
-the input (``noise_estimate``: sqrt(1 - neighbour correlation), about 0.6 for soft and 0.9 for sharp kernels),
+the input (``noise.estimate``: sqrt(1 - neighbour correlation), about 0.6 for soft and 0.9 for sharp kernels),
 interpolated linearly and held at its ends. It is chosen after training on validation volumes
 (``ctdenoise battery --tune noise-level-gain``), never on test data.
 """
@@ -26,7 +26,7 @@ class NoiseLevelGain:
     """A gain per noise grain: ``grains`` ascending, one ``gains`` value each; one point is a constant.
 
     Attributes:
-        grains: noise grain values (see ``noise_estimate``) where the gain is given, ascending.
+        grains: noise grain values (see ``noise.estimate``) where the gain is given, ascending.
         gains: the gain at each of them.
     """
 

@@ -22,13 +22,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import CTDenoiseError
-from ..evaluation.noise_estimate import estimate_noise_std
 from ..hu import HUNormalization, check_ct_values
 from ..io.volumes import read_volume
 from ..models.files import LoadedModel
 from ..models.noise_channel import as_batch, channel_value
 from ..models.noise_level_gain import NoiseLevelGain
 from ..models.registry import register_model
+from ..noise.estimate import estimate_noise_std
 from ..simulation.low_dose import DoseSimulation, simulate_volume
 from .int8_artefact import INT8_KEYS
 from .openvino_backend import convert_module, import_openvino, ir_checksums, write_ir
