@@ -20,6 +20,7 @@ from . import __version__
 from .errors import CTDenoiseError, Terminated
 from .io.native_stderr import set_echo
 from .progress import JsonProgress
+from .vocabulary import ProgressFormat
 
 COMMANDS = ("denoise", "simulate", "models", "demo", "evaluate", "radiomics", "radiomics_study", "quantize",
             "benchmark", "send", "battery", "detectability")
@@ -64,7 +65,7 @@ def command_modules() -> list[str]:
 
 def _report(message: str, args: argparse.Namespace) -> None:
     print(f"ctdenoise: error: {message}", file=sys.stderr, flush=True)
-    if getattr(args, "progress", None) == "json":
+    if getattr(args, "progress", None) == ProgressFormat.JSON:
         try:
             JsonProgress().failed(message)
         except BrokenPipeError:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from CTDenoiseLib.simulation.kernels import KERNELS
-from CTDenoiseLib.vocabulary import Architecture, Device, choices
+from CTDenoiseLib.vocabulary import DEFAULT_ARCHITECTURE, DEFAULT_MODEL, Architecture, Device, choices
 
 from .config_options import DATA, MODEL, OPTIMISATION, RECIPES, RUN, option
 from .recipes import NAMES, PLAIN
@@ -30,8 +30,8 @@ ON_OFF_AUTO = ("auto", "on", "off")
 @dataclass
 class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):  # recipe keys: recipes/options.py
     # Model
-    name: str = option("stresnet", group=MODEL, help="name to register the exported model under")
-    architecture: str = option("stresnet", group=MODEL, choices=choices(Architecture, auto=False))
+    name: str = option(DEFAULT_MODEL, group=MODEL, help="name to register the exported model under")
+    architecture: str = option(DEFAULT_ARCHITECTURE, group=MODEL, choices=choices(Architecture))
     features: int = option(16, group=MODEL, help="channels of each convolution")
     blocks: int = option(4, group=MODEL, help="residual blocks")
     z_upscale: int = option(1, group=MODEL, help="output slices per input slice (2: 2 mm low dose -> 1 mm)")
@@ -133,7 +133,8 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
                               help="auto: log if tensorboard is installed; on: require it")
     seed: int = option(0, group=RUN)
     threads: int = option(0, group=RUN, help="PyTorch threads (0: its default)")
-    run_dir: str = option("runs/stresnet", group=RUN, help="folder of the run's checkpoints, logs and configuration")
+    run_dir: str = option(f"runs/{DEFAULT_MODEL}", group=RUN,
+                          help="folder of the run's checkpoints, logs and configuration")
     export_dir: str = option("", group=RUN, help="model folder to export the best checkpoint to and register it in")
     int8: str = option("auto", group=RUN, choices=ON_OFF_AUTO,
                        help="make the INT8 artefact at export (auto: when OpenVINO and NNCF are installed)")
@@ -177,6 +178,7 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
                 for exposure in self.exposure_control for kernel in self.kernels]
 
     def to_dict(self) -> dict:
+        """The configuration as ``config.json`` and checkpoints hold it (tuples as lists)."""
         data = asdict(self)
         for key in ("patch", "noise_scale", "slice_averaging", "pixel_zoom"):
             data[key] = list(getattr(self, key))
@@ -184,6 +186,14 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
+        """A configuration from a file's keys (lists back to tuples), checked.
+
+        Args:
+            data: configuration keys.
+
+        Raises:
+            ValueError: an unknown key, or what ``__post_init__`` refuses.
+        """
         known = {item.name for item in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..vocabulary import Precision, choices
+from ..vocabulary import SHIPPED_MODELS, Precision, choices
 from .option_types import DOSE, bounded
 
 
@@ -16,7 +16,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("input", nargs="?", help="normal-dose CT (default: a synthetic chest phantom made in code)")
     parser.add_argument("--output-dir", type=Path, default=Path("demo-output"))
     parser.add_argument("--dose", type=bounded(float, DOSE), default=0.1, help="dose fraction (default 0.1)")
-    parser.add_argument("--models", nargs="+", default=["srresnet", "stresnet"])
+    parser.add_argument("--models", nargs="+", default=list(SHIPPED_MODELS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", choices=choices(Precision), default=Precision.AUTO.value,
                         help="as for denoise; auto (default) is the fastest path this machine has, and says which")

@@ -31,6 +31,7 @@ class NlmSettings:
     patch_distance: int = 6
 
     def to_dict(self) -> dict:
+        """The settings as the study records them."""
         return asdict(self)
 
 
@@ -43,6 +44,7 @@ class DiffusionSettings:
     time_step: float = 0.03
 
     def to_dict(self) -> dict:
+        """The settings as the study records them."""
         return asdict(self)
 
 

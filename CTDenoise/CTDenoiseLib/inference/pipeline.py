@@ -15,11 +15,12 @@ from ..errors import CTDenoiseError
 from ..hu import check_ct_values, to_int16_hu
 from ..io.volumes import Volume, check_output_path, read_volume, write_volume
 from ..models.files import LoadedModel, load_model
-from ..models.noise_channel import input_channels
+from ..models.noise_channel import noise_conditioned
 from ..noise.estimate import NoiseEstimate, estimate_noise_per_slice, estimate_noise_std
 from ..progress import Progress
 from ..runtime.backends import Choice, Runner, describe_runner, pick_backend, runner_for
 from ..runtime.precision_auto import choose_precision
+from ..vocabulary import DEFAULT_MODEL, Backend, Device, Precision
 from .self_ensemble import self_ensemble
 from .tiled import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
 from .tiling import Halo
@@ -48,14 +49,22 @@ class Engine:
 
     @property
     def description(self) -> str:
+        """What runs, for people: e.g. ``stresnet INT8 on CPU via OpenVINO, strength 0.5``."""
         ensemble = ", self-ensemble of 8 flips" if self.self_ensemble else ""
         strength = f", strength {self.strength:g}" if self.strength != 1.0 else ""
         return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}{ensemble}{strength}"
 
+    def event(self) -> dict:
+        """What runs, for programs (the ``engine`` event): model, precision, device, backend, self-ensemble and
+        strength."""
+        return events.event("engine", model=self.loaded.name, precision=str(self.choice.precision),
+                            device=str(self.choice.device), backend=str(self.backend),
+                            self_ensemble=self.self_ensemble, strength=self.strength)
+
     @property
     def noise_conditioned(self) -> bool:
-        """Whether the network takes the input's noise level as a second channel."""
-        return input_channels(self.run) == 2
+        """Whether the network is told its input's noise level (its runner takes a second channel)."""
+        return noise_conditioned(self.run)
 
     @property
     def per_slice_noise(self) -> bool:
@@ -140,8 +149,10 @@ def blend(original: np.ndarray, denoised: np.ndarray, strength: float) -> np.nda
     return (base + strength * (denoised - base)).astype(np.float32)
 
 
-def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str = "auto", backend: str = "auto",
-                   progress: Progress | None = None, ensemble: bool = False, strength: float = 1.0) -> Engine:
+def prepare_engine(model: str = DEFAULT_MODEL, precision: str = Precision.FP32, device: str = Device.AUTO,
+                   backend: str = Backend.AUTO,
+                   progress: Progress | None = None, ensemble: bool = False, strength: float = 1.0,
+                   choice: Choice | None = None) -> Engine:
     """Load a model and build its runner once, for ``denoise_with`` and ``denoise_many``.
 
     Args:
@@ -152,6 +163,8 @@ def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str
         progress: told what ``auto`` chose and what will run; None reports nothing.
         ensemble: average the 8 flips of every tile (``self_ensemble``), 8x the time for about +0.2 dB.
         strength: 0..1, how much of the network's correction is applied (1: all of it).
+        choice: ``precision`` and ``device`` already resolved by the caller (``resolve_choice``), so they are not
+            resolved again; None resolves them here.
 
     Returns:
         The engine: the loaded model, its runner and how it runs.
@@ -162,14 +175,14 @@ def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str
     if not 0.0 <= strength <= 1.0:
         raise CTDenoiseError(f"Strength must be between 0 and 1, got {strength}.", "Use e.g. --strength 0.7.")
     progress = progress or Progress()
-    choice = choose_precision(precision, device, model, backend)  # precision 'auto' picks the fastest here
+    choice = choice or choose_precision(precision, device, model, backend)  # 'auto' picks the fastest here
     if choice.note:
         progress.info(choice.note)
     engine_name = pick_backend(choice, backend)
     loaded = load_model(model)
     run = runner_for(loaded, choice, engine_name)
     engine = Engine(loaded, self_ensemble(run) if ensemble else run, choice, engine_name, ensemble, strength)
-    progress.info(f"running {engine.description}")
+    progress.running(engine.description, engine.event())
     return engine
 
 
@@ -200,6 +213,7 @@ class FileResult:
     peak_rss_mb: float | None = None  # of this process so far (Linux), as a bound on memory use
 
     def event(self) -> dict:
+        """The result as a ``file`` event."""
         return events.event("file", input=self.input, output=self.output, status=self.status,
                             error=self.error or None, seconds=round(self.seconds, 3),
                             denoise_seconds=round(self.denoise_seconds, 3), voxels=self.voxels,
@@ -263,10 +277,10 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
                       denoise_seconds=denoise_seconds, voxels=int(volume.array.size), peak_rss_mb=peak_rss_mb())
 
 
-def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, model: str = "stresnet",
-                 precision: str = "fp32", device: str = "auto", progress: Progress | None = None,
+def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, model: str = DEFAULT_MODEL,
+                 precision: str = Precision.FP32, device: str = Device.AUTO, progress: Progress | None = None,
                  max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
-                 backend: str = "auto", ensemble: bool = False, strength: float = 1.0) -> Path:
+                 backend: str = Backend.AUTO, ensemble: bool = False, strength: float = 1.0) -> Path:
     """Denoise one volume and write it (int16 HU, same geometry) atomically; the input is only read.
 
     Args:

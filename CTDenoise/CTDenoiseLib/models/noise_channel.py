@@ -23,8 +23,21 @@ Runner = Callable[[np.ndarray], np.ndarray]
 
 
 def input_channels(run: Runner) -> int:
-    """1 for a blind network's runner, 2 for a noise-conditioned one (image, noise level)."""
+    """1 for a blind network's runner, 2 for a noise-conditioned one (image, noise level).
+
+    Args:
+        run: a runner (its ``input_channels`` attribute; none: 1).
+    """
     return int(getattr(run, "input_channels", 1))
+
+
+def noise_conditioned(run: Runner) -> bool:
+    """Whether the runner's network is told its input's noise level (a second input channel).
+
+    Args:
+        run: a runner.
+    """
+    return input_channels(run) == 2
 
 
 def channel_value(std_hu: float | np.ndarray | None, gain: float = 1.0) -> float | np.ndarray:
