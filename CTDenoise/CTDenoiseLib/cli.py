@@ -31,6 +31,11 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse with its usage errors as the one line every other error is (exit status 2 as before)."""
 
     def error(self, message: str):  # type: ignore[override]
+        """Exit with status 2 and one line naming the problem and where help is.
+
+        Args:
+            message: argparse's message.
+        """
         self.exit(2, f"ctdenoise: error: {message}. See: {self.prog} --help\n")
 
 

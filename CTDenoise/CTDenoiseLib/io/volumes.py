@@ -34,11 +34,20 @@ class Volume:
     metadata: tuple[tuple[str, str], ...] = ()  # (key, value) pairs written into the file's header (NRRD keeps them)
 
     def with_array(self, array: np.ndarray) -> "Volume":
+        """The same geometry with another array of the same shape.
+
+        Args:
+            array: the new voxels.
+
+        Raises:
+            ValueError: the shapes differ.
+        """
         if array.shape != self.array.shape:
             raise ValueError(f"shape {array.shape} differs from the volume's {self.array.shape}")
         return replace(self, array=array)
 
     def to_sitk(self) -> sitk.Image:
+        """The volume as a SimpleITK image, its metadata in the header."""
         image = sitk.GetImageFromArray(self.array)
         image.SetSpacing(self.spacing)
         image.SetOrigin(self.origin)
@@ -49,6 +58,11 @@ class Volume:
 
     @classmethod
     def from_sitk(cls, image: sitk.Image) -> "Volume":
+        """A volume of a SimpleITK image's voxels and geometry (no metadata).
+
+        Args:
+            image: a 3D image.
+        """
         return cls(array=sitk.GetArrayFromImage(image), spacing=tuple(image.GetSpacing()),
                    origin=tuple(image.GetOrigin()), direction=tuple(image.GetDirection()))
 
