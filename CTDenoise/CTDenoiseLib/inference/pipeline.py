@@ -13,7 +13,7 @@ import numpy as np
 from .. import __version__, events
 from ..errors import CTDenoiseError
 from ..hu import check_ct_values, to_int16_hu
-from ..io.volumes import Volume, check_output_path, read_volume, write_volume
+from ..io.volumes import Volume, check_output_path, read_volume, write_checked_volume
 from ..models.files import LoadedModel, load_model
 from ..models.noise_channel import noise_conditioned
 from ..noise.estimate import NoiseEstimate, estimate_noise_per_slice, estimate_noise_std
@@ -239,7 +239,8 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
                  writer: Callable[[Volume, Path], object] | None = None) -> FileResult:
     """Denoise one volume with a prepared engine and write it (int16 HU, same geometry) atomically.
     ``series``: which DICOM series (UID or number) of a folder holding several. ``writer``: writes the denoised
-    volume to ``output_path`` instead of ``write_volume`` (DICOM series output), which then checks that path.
+    volume to ``output_path`` instead of ``write_checked_volume`` (DICOM series output), which then checks that
+    path. The output is checked once, before the input is read.
 
     Args:
         engine: from ``prepare_engine``.
@@ -250,7 +251,7 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
         max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
         halo: tile overlap in voxels; None takes the model's own.
         series: which DICOM series (UID or number) of a folder holding several.
-        writer: writes the denoised volume to ``output_path`` instead of ``write_volume``.
+        writer: writes the denoised volume to ``output_path`` instead of ``write_checked_volume``.
 
     Returns:
         The result, status ``ok``, with its timings in seconds, voxel count and peak memory.
@@ -272,7 +273,7 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     denoised = engine.denoise(volume.array, max_tile_voxels, halo, progress.update, levels, noise.grain)
     denoise_seconds = time.perf_counter() - denoise_started
     result = output_volume(volume, to_int16_hu(denoised))
-    (writer or write_volume)(replace(result, metadata=engine.metadata(noise)), output)
+    (writer or write_checked_volume)(replace(result, metadata=engine.metadata(noise)), output)
     return FileResult(str(input_path), str(output), "ok", seconds=time.perf_counter() - started,
                       denoise_seconds=denoise_seconds, voxels=int(volume.array.size), peak_rss_mb=peak_rss_mb())
 

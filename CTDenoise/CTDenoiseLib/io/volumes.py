@@ -209,8 +209,23 @@ def verify_written(written: Path, volume: Volume, shown_as: Path) -> None:
 
 def write_volume(volume: Volume, path: str | os.PathLike) -> Path:
     """Write next to the target under a temporary name, check it, then rename: readers never see a partial file
-    and a failed write (a full disk) never replaces a good output."""
-    path = check_output_path(path)
+    and a failed write (a full disk) never replaces a good output.
+
+    Args:
+        volume: what to write.
+        path: the output file, checked first (``check_output_path``).
+    """
+    return write_checked_volume(volume, check_output_path(path))
+
+
+def write_checked_volume(volume: Volume, path: Path) -> Path:
+    """``write_volume`` to a path that ``check_output_path`` has returned, not checked again (``denoise_with``
+    checks its output once, before it reads the input).
+
+    Args:
+        volume: what to write.
+        path: the checked output file.
+    """
     extension = extension_of(path)
     sweep_stale_partials(path)
     handle, temporary = tempfile.mkstemp(prefix=process_partial_prefix(path), suffix=f"{PARTIAL_SUFFIX}{extension}",
