@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import save_file
 
 from CTDenoiseLib.hu import HUNormalization
+from CTDenoiseLib.models.files import LoadedModel
 
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -85,7 +86,9 @@ class TrainingLoop:
         self.normalization = HUNormalization()
         self.record = Record()
         self.running = RunningLoss()
-        self.start = 0
+        self.start = 0  # the step the run continues after
+        self.train_seconds = 0.0  # spent in steps since the last validation
+        self.source: LoadedModel | None = None  # the --init-from model of a new run
 
     def run(self, command: str, resume: bool, stop_after: int | None) -> dict:
         """Train (or continue) the run, then export its best weights.
@@ -166,7 +169,7 @@ class TrainingLoop:
         board = TensorBoard(config.tensorboard if context.main else "off", self.run_dir / "tensorboard", self.log)
         progress = ProgressBar(config.steps, self.start) if context.main else None
         voxels_per_step = config.batch * float(np.prod(config.patch))
-        self.train_seconds, stop_reason, paused, step = 0.0, "", False, self.start
+        stop_reason, paused, step = "", False, self.start
         tick = time.perf_counter()
         for step_index, (low, normal) in zip(range(self.start, config.steps), batches):
             step = step_index + 1
