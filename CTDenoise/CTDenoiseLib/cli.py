@@ -20,6 +20,7 @@ from . import __version__
 from .errors import CTDenoiseError, Terminated
 from .io.native_stderr import set_echo
 from .progress import JsonProgress
+from .vocabulary import ProgressFormat
 
 COMMANDS = ("denoise", "simulate", "models", "demo", "evaluate", "radiomics", "radiomics_study", "quantize",
             "benchmark", "send", "battery", "detectability", "compare")
@@ -30,6 +31,11 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse with its usage errors as the one line every other error is (exit status 2 as before)."""
 
     def error(self, message: str):  # type: ignore[override]
+        """Exit with status 2 and one line naming the problem and where help is.
+
+        Args:
+            message: argparse's message.
+        """
         self.exit(2, f"ctdenoise: error: {message}. See: {self.prog} --help\n")
 
 
@@ -64,7 +70,7 @@ def command_modules() -> list[str]:
 
 def _report(message: str, args: argparse.Namespace) -> None:
     print(f"ctdenoise: error: {message}", file=sys.stderr, flush=True)
-    if getattr(args, "progress", None) == "json":
+    if getattr(args, "progress", None) == ProgressFormat.JSON:
         try:
             JsonProgress().failed(message)
         except BrokenPipeError:

@@ -12,6 +12,13 @@ Every event the engine prints is named here and written by ``emit``; readers use
   {"event":"batch","files":n,"ok":k,"failed":m,"ranks":r}   the end of a batch
   {"event":"send","node":..,"files":n,"accepted":k,...}   a DICOM store to a PACS node
   {"event":"quantized",...}   ``ctdenoise quantize``'s summary
+  {"event":"engine","model":..,"precision":..,"device":..,"backend":..,"self_ensemble":..,"strength":..}   what
+                                                runs, once the model is loaded (``ctdenoise denoise``)
+The training commands' events (``CTDenoiseTrainingLib.commands``, written by the same ``emit``):
+  {"event":"trained",...} / {"event":"stopped","step":k,"seconds":S}   the end of ``ctdenoise train``
+  {"event":"exported",...}   ``ctdenoise export-checkpoint``
+  {"event":"train-benchmark",...}   one throughput row
+  {"event":"lesion-classifier",...}   the lesion classifier's file and held-out scores
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ import json
 import sys
 from typing import TextIO
 
-DENOISE_EVENTS = ("progress", "info", "noise", "done", "error", "file", "batch", "send")  # `ctdenoise denoise`
-EVENTS = (*DENOISE_EVENTS, "quantized")
+DENOISE_EVENTS = ("progress", "info", "engine", "noise", "done", "error", "file", "batch", "send")  # `denoise`
+TRAINING_EVENTS = ("trained", "stopped", "exported", "train-benchmark", "lesion-classifier")
+EVENTS = (*DENOISE_EVENTS, "quantized", *TRAINING_EVENTS)
 
 
 def event(kind: str, **fields: object) -> dict:

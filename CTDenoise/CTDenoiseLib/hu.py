@@ -26,19 +26,40 @@ class HUNormalization:
     scale: float = 1000.0
 
     def normalise(self, hu: np.ndarray) -> np.ndarray:
+        """HU -> the network's intensities (clipped to ``low``..``high``), float32.
+
+        Args:
+            hu: values in HU; not modified.
+        """
         return ((np.clip(hu, self.low, self.high) + self.offset) / self.scale).astype(np.float32)
 
     def denormalise(self, values: np.ndarray) -> np.ndarray:
+        """The network's intensities -> HU, float32.
+
+        Args:
+            values: normalised values.
+        """
         return values.astype(np.float32) * self.scale - self.offset
 
     def in_range(self, hu: np.ndarray) -> np.ndarray:
+        """Where the values lie within ``low``..``high`` (the voxels that are denoised).
+
+        Args:
+            hu: values in HU.
+        """
         return (hu >= self.low) & (hu <= self.high)
 
     def to_dict(self) -> dict:
+        """The normalisation as model cards hold it."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "HUNormalization":
+        """The normalisation a model card holds.
+
+        Args:
+            data: ``low``, ``high``, ``offset`` and ``scale``.
+        """
         return cls(**{key: float(data[key]) for key in ("low", "high", "offset", "scale")})
 
 

@@ -1,8 +1,10 @@
-"""The words the engine's options use, each named once: precision, device and backend.
+"""The words the engine's options use, each named once: precision, device, backend, network family, progress
+format, and the model a command uses unless told otherwise.
 
 Every command-line ``choices``, the ``models --json`` precisions and the precision rules of ``runtime.backends``
-come from these enums. Members are strings (``Precision.INT8 == "int8"``), so option values, JSON and model
-cards keep plain strings. Light on purpose (no torch): argument parsers import it.
+come from these enums; ``models.ARCHITECTURES`` registers one network class per ``Architecture``. Members are
+strings (``Precision.INT8 == "int8"``), so option values, JSON and model cards keep plain strings. Light on
+purpose (no torch): argument parsers import it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,27 @@ class Backend(StrEnum):
     OPENVINO = "openvino"
 
 
+class Architecture(StrEnum):
+    """The network families (``models.ARCHITECTURES`` registers one class for each, checked at import)."""
+
+    SRRESNET = "srresnet"  # full 3x3x3 convolutions
+    STRESNET = "stresnet"  # each 3x3x3 factorised into 1x3x3 + 3x1x1
+    STUNET = "stunet"  # STResNet's trunk plus an in-plane multi-scale (U-Net) branch
+
+
+class ProgressFormat(StrEnum):
+    """How a command reports its progress (``--progress``): a text bar for people, JSON lines for programs
+    (``events``), or nothing."""
+
+    BAR = "bar"
+    JSON = "json"
+    NONE = "none"
+
+
+DEFAULT_MODEL = "stresnet"  # the registered model commands denoise with unless told otherwise (a STResNet 16x4)
+BASELINE_MODEL = "srresnet"  # the shipped SRResNet-3D that studies compare the default with
+SHIPPED_MODELS = (BASELINE_MODEL, DEFAULT_MODEL)
+DEFAULT_ARCHITECTURE = Architecture.STRESNET.value  # what training trains unless told otherwise
 CPU_PRECISIONS = (Precision.FP32.value, Precision.INT8.value)  # what the CPU studies compare (battery, detectability)
 
 
@@ -57,11 +80,3 @@ def choices(vocabulary: type[StrEnum], auto: bool = True) -> tuple[str, ...]:
         The values in declaration order.
     """
     return tuple(member.value for member in vocabulary if auto or member.value != "auto")
-
-
-class Architecture(StrEnum):
-    """The network families (``models.ARCHITECTURES`` maps each to its class; a test keeps the two equal)."""
-
-    SRRESNET = "srresnet"  # full 3x3x3 convolutions
-    STRESNET = "stresnet"  # each 3x3x3 factorised into 1x3x3 + 3x1x1
-    STUNET = "stunet"  # STResNet's trunk plus an in-plane multi-scale (U-Net) branch

@@ -2,23 +2,21 @@
 
 One JSON object per stdout line (see ``CTDenoiseLib/events.py``):
 ``{"event":"progress","done":k,"total":n}``, ``{"event":"info","message":...}``,
-``{"event":"done","output":PATH,"seconds":S}``, ``{"event":"error","message":...}``, and the input's estimated
-noise, ``{"event":"noise","std_hu":S,"method":M,"grain":G}``.
+``{"event":"done","output":PATH,"seconds":S}``, ``{"event":"error","message":...}``, the input's estimated
+noise, ``{"event":"noise","std_hu":S,"method":M,"grain":G}``, and what runs,
+``{"event":"engine","precision":P,"device":D,"backend":B,...}``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 # Every event `ctdenoise denoise` prints (CTDenoiseLib/events.py DENOISE_EVENTS; a test keeps them equal): the
 # Slicer side acts on progress, error and done, and hands every event to its observer.
-KNOWN_EVENTS = ("progress", "info", "noise", "done", "error", "file", "batch", "send")
-# The engine's info line naming what runs, e.g. "running stresnet INT8 on CPU via OpenVINO".
-_PATH = re.compile(r"\b(FP32|FP16|INT8) on (CPU|CUDA) via (PyTorch eager|OpenVINO)\b")
+KNOWN_EVENTS = ("progress", "info", "engine", "noise", "done", "error", "file", "batch", "send")
 
 
 @dataclass(frozen=True)
@@ -107,14 +105,17 @@ class ProgressTracker:
         return self.snapshot
 
 
-def engine_path(message: str) -> tuple[str, str, str] | None:
-    """(precision, device, engine) from the engine's info line naming what it runs, e.g. ``("int8", "cpu",
-    "openvino")``; None for any other message."""
-    match = _PATH.search(message)
-    if match is None:
+def engine_path(event: EngineEvent) -> tuple[str, str, str] | None:
+    """(precision, device, backend) from the engine's ``engine`` event, e.g. ``("int8", "cpu", "openvino")``; None
+    for any other event, or one that lacks them.
+
+    Args:
+        event: one engine event.
+    """
+    if event.kind != "engine":
         return None
-    precision, device, engine = match.groups()
-    return precision.lower(), device.lower(), "openvino" if engine == "OpenVINO" else "torch"
+    path = tuple(event.data.get(key) for key in ("precision", "device", "backend"))
+    return path if all(isinstance(part, str) for part in path) else None  # type: ignore[return-value]
 
 
 class RunStatus:
@@ -130,8 +131,8 @@ class RunStatus:
         """Args:
             event: one engine event (progress events are read by the ProcessRunner's tracker).
         """
-        if event.kind == "info" and self.path is None:
-            self.path = engine_path(event.message)
+        if event.kind == "engine":
+            self.path = engine_path(event) or self.path
         elif event.kind == "noise":
             self.noise_hu, self.noise_method = event.data["std_hu"], str(event.data.get("method", ""))
 

@@ -16,7 +16,7 @@ from CTDenoiseLib.models import ModelConfig, build_model
 
 from . import distributed
 from .losses import make_loss
-from .train import optimisation_step
+from .optimisation import optimisation_step
 
 
 def _synchronise(device: torch.device) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from CTDenoiseLib.simulation.kernels import KERNELS
-from CTDenoiseLib.vocabulary import Architecture, Device, choices
+from CTDenoiseLib.vocabulary import DEFAULT_ARCHITECTURE, DEFAULT_MODEL, Architecture, Device, choices
 
 from .config_options import DATA, MODEL, OPTIMISATION, RECIPES, RUN, option
-from .recipes import ACTIVATION_MAP, PLAIN, TEACHER_STUDENT, UNPAIRED
+from .recipes import NAMES, PLAIN
 from .recipes.options import ActivationMapOptions, TeacherStudentOptions, UnpairedOptions, recipe_problems
 
 if TYPE_CHECKING:
@@ -30,8 +30,8 @@ ON_OFF_AUTO = ("auto", "on", "off")
 @dataclass
 class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):  # recipe keys: recipes/options.py
     # Model
-    name: str = option("stresnet", group=MODEL, help="name to register the exported model under")
-    architecture: str = option("stresnet", group=MODEL, choices=choices(Architecture, auto=False))
+    name: str = option(DEFAULT_MODEL, group=MODEL, help="name to register the exported model under")
+    architecture: str = option(DEFAULT_ARCHITECTURE, group=MODEL, choices=choices(Architecture))
     features: int = option(16, group=MODEL, help="channels of each convolution")
     blocks: int = option(4, group=MODEL, help="residual blocks")
     z_upscale: int = option(1, group=MODEL, help="output slices per input slice (2: 2 mm low dose -> 1 mm)")
@@ -110,7 +110,7 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
     steps: int = option(2000, group=OPTIMISATION, help="optimisation steps (default 2000)")
     learning_rate: float = option(1e-3, group=OPTIMISATION, help="peak learning rate of the cosine schedule")
     loss: str = option("l1", group=OPTIMISATION, help="l1, mse, ssim, perceptual, or a sum such as l1+0.2*ssim")
-    recipe: str = option(PLAIN, group=RECIPES, choices=(PLAIN, TEACHER_STUDENT, UNPAIRED, ACTIVATION_MAP),
+    recipe: str = option(PLAIN, group=RECIPES, choices=NAMES,
                          help="plain pixel loss (default); teacher-student (feature consistency with a teacher "
                               "trained normal->normal, optional contrastive term); unpaired (CycleGAN-style on "
                               "unpaired low-dose and normal-dose scans: --data-dir normal, --low-dose-dir low); "
@@ -133,53 +133,17 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
                               help="auto: log if tensorboard is installed; on: require it")
     seed: int = option(0, group=RUN)
     threads: int = option(0, group=RUN, help="PyTorch threads (0: its default)")
-    run_dir: str = option("runs/stresnet", group=RUN, help="folder of the run's checkpoints, logs and configuration")
+    run_dir: str = option(f"runs/{DEFAULT_MODEL}", group=RUN,
+                          help="folder of the run's checkpoints, logs and configuration")
     export_dir: str = option("", group=RUN, help="model folder to export the best checkpoint to and register it in")
     int8: str = option("auto", group=RUN, choices=ON_OFF_AUTO,
                        help="make the INT8 artefact at export (auto: when OpenVINO and NNCF are installed)")
 
     def __post_init__(self) -> None:
         self.patch = tuple(int(size) for size in self.patch)  # type: ignore[assignment]
-        problems = []
-        if len(self.patch) != 3 or min(self.patch) < 1:
-            problems.append(f"patch must be three positive sizes, got {self.patch}")
-        elif self.patch[0] % self.z_upscale:
-            problems.append(f"patch depth {self.patch[0]} must be a multiple of z_upscale {self.z_upscale}")
-        if self.z_upscale < 1:
-            problems.append("z_upscale must be >= 1")
-        if self.noise_input and self.z_upscale != 1:
-            problems.append("noise_input needs z_upscale 1")
-        if not 0.0 <= self.noise_level_jitter < 1.0:
-            problems.append("noise_level_jitter must be in [0, 1)")
-        if self.amp not in AMP_MODES:
-            problems.append(f"amp must be one of {', '.join(AMP_MODES)}")
-        if self.device not in DEVICES:
-            problems.append(f"device must be one of {', '.join(DEVICES)}")
-        if self.tensorboard not in ON_OFF_AUTO or self.int8 not in ON_OFF_AUTO:
-            problems.append("tensorboard and int8 must be auto, on or off")
-        if self.steps < 1 or self.batch < 1 or self.validate_every < 1 or self.checkpoint_every < 0:
-            problems.append("steps, batch and validate_every must be >= 1, checkpoint_every >= 0")
-        if not self.kernels or any(kernel not in KERNELS for kernel in self.kernels):
-            problems.append(f"kernels must be a non-empty list of {', '.join(KERNELS)}")
-        if not self.exposure_control:
-            problems.append("exposure_control must list true and/or false")
         self.slice_averaging = tuple(int(k) for k in self.slice_averaging)  # type: ignore[assignment]
         self.pixel_zoom = tuple(float(z) for z in self.pixel_zoom)  # type: ignore[assignment]
-        if not 1 <= self.slice_averaging[0] <= self.slice_averaging[1]:
-            problems.append(f"slice_averaging must be 1 <= low <= high, got {self.slice_averaging}")
-        if not 0.0 < self.pixel_zoom[0] <= self.pixel_zoom[1]:
-            problems.append(f"pixel_zoom must be 0 < low <= high, got {self.pixel_zoom}")
-        if not self.validation_noise_scales or min(self.validation_noise_scales) <= 0:
-            problems.append("validation_noise_scales must be positive numbers")
-        elif self.z_upscale != 1 and list(self.validation_noise_scales) != [1.0]:
-            problems.append("validation_noise_scales need z_upscale 1 (the noise is low dose minus normal dose)")
-        if not 0.0 < self.validation_fraction < 1.0:
-            problems.append("validation_fraction must be between 0 and 1")
-        if not 0 <= self.real_pair_fraction < 1:
-            problems.append(f"real_pair_fraction must be in [0, 1), got {self.real_pair_fraction}")
-        if self.noise_level_map not in NOISE_LEVEL_MAPS:
-            problems.append(f"noise_level_map must be one of {', '.join(NOISE_LEVEL_MAPS)}")
-        problems += recipe_problems(self)
+        problems = [*_network_problems(self), *_run_problems(self), *_data_problems(self), *recipe_problems(self)]
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -214,6 +178,7 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
                 for exposure in self.exposure_control for kernel in self.kernels]
 
     def to_dict(self) -> dict:
+        """The configuration as ``config.json`` and checkpoints hold it (tuples as lists)."""
         data = asdict(self)
         for key in ("patch", "noise_scale", "slice_averaging", "pixel_zoom"):
             data[key] = list(getattr(self, key))
@@ -221,6 +186,14 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
+        """A configuration from a file's keys (lists back to tuples), checked.
+
+        Args:
+            data: configuration keys.
+
+        Raises:
+            ValueError: an unknown key, or what ``__post_init__`` refuses.
+        """
         known = {item.name for item in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -232,6 +205,60 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
             if key in values:
                 values[key] = tuple(kind(value) for value in values[key])
         return cls(**values)
+
+
+def _network_problems(config: TrainConfig) -> list[str]:
+    """What is wrong with the patch and the network's shape keys."""
+    problems = []
+    if len(config.patch) != 3 or min(config.patch) < 1:
+        problems.append(f"patch must be three positive sizes, got {config.patch}")
+    elif config.patch[0] % config.z_upscale:
+        problems.append(f"patch depth {config.patch[0]} must be a multiple of z_upscale {config.z_upscale}")
+    if config.z_upscale < 1:
+        problems.append("z_upscale must be >= 1")
+    if config.noise_input and config.z_upscale != 1:
+        problems.append("noise_input needs z_upscale 1")
+    if not 0.0 <= config.noise_level_jitter < 1.0:
+        problems.append("noise_level_jitter must be in [0, 1)")
+    return problems
+
+
+def _run_problems(config: TrainConfig) -> list[str]:
+    """What is wrong with the keys of the run's machinery (precision, device, counts)."""
+    problems = []
+    if config.amp not in AMP_MODES:
+        problems.append(f"amp must be one of {', '.join(AMP_MODES)}")
+    if config.device not in DEVICES:
+        problems.append(f"device must be one of {', '.join(DEVICES)}")
+    if config.tensorboard not in ON_OFF_AUTO or config.int8 not in ON_OFF_AUTO:
+        problems.append("tensorboard and int8 must be auto, on or off")
+    if config.steps < 1 or config.batch < 1 or config.validate_every < 1 or config.checkpoint_every < 0:
+        problems.append("steps, batch and validate_every must be >= 1, checkpoint_every >= 0")
+    return problems
+
+
+def _data_problems(config: TrainConfig) -> list[str]:
+    """What is wrong with the simulation, augmentation and validation keys."""
+    problems = []
+    if not config.kernels or any(kernel not in KERNELS for kernel in config.kernels):
+        problems.append(f"kernels must be a non-empty list of {', '.join(KERNELS)}")
+    if not config.exposure_control:
+        problems.append("exposure_control must list true and/or false")
+    if not 1 <= config.slice_averaging[0] <= config.slice_averaging[1]:
+        problems.append(f"slice_averaging must be 1 <= low <= high, got {config.slice_averaging}")
+    if not 0.0 < config.pixel_zoom[0] <= config.pixel_zoom[1]:
+        problems.append(f"pixel_zoom must be 0 < low <= high, got {config.pixel_zoom}")
+    if not config.validation_noise_scales or min(config.validation_noise_scales) <= 0:
+        problems.append("validation_noise_scales must be positive numbers")
+    elif config.z_upscale != 1 and list(config.validation_noise_scales) != [1.0]:
+        problems.append("validation_noise_scales need z_upscale 1 (the noise is low dose minus normal dose)")
+    if not 0.0 < config.validation_fraction < 1.0:
+        problems.append("validation_fraction must be between 0 and 1")
+    if not 0 <= config.real_pair_fraction < 1:
+        problems.append(f"real_pair_fraction must be in [0, 1), got {config.real_pair_fraction}")
+    if config.noise_level_map not in NOISE_LEVEL_MAPS:
+        problems.append(f"noise_level_map must be one of {', '.join(NOISE_LEVEL_MAPS)}")
+    return problems
 
 
 def read_config_file(path: Path) -> dict:

@@ -24,10 +24,12 @@ class Context:
 
     @property
     def main(self) -> bool:
+        """Whether this is rank 0 (the one that writes files and logs)."""
         return self.rank == 0
 
     @property
     def distributed(self) -> bool:
+        """Whether the run has more than one rank."""
         return self.world > 1
 
 

@@ -22,7 +22,9 @@ from .checkpoint import checkpoint_folder, kept_steps, latest_checkpoint
 from .config import TrainConfig, code_version
 from .export import build_card, export_model, study_halo
 from .prepare import prepare_cases
+from .recipes import PLAIN
 from .sources import load_split
+from .validation import VALIDATION_SEED_OFFSET
 
 
 def export_checkpoint(run_dir: Path, step: int, export_dir: Path, name: str | None = None, int8: str = "auto",
@@ -44,8 +46,6 @@ def export_checkpoint(run_dir: Path, step: int, export_dir: Path, name: str | No
     Raises:
         ValueError: the folder is not a run, or the step was not kept.
     """
-    from .train import VALIDATION_SEED_OFFSET
-
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "run.json").is_file():
         raise ValueError(f"{run_dir} is not a training run folder (no config.json / run.json)")
@@ -79,7 +79,7 @@ def export_checkpoint(run_dir: Path, step: int, export_dir: Path, name: str | No
     card["training"]["selection"] = {"chosen_step": step, "rule": reason or "chosen by the user",
                                      "validated_in_run": bool(validated)}
     card["training"]["code"]["export_commit"] = code_version()
-    if config.recipe != "plain" and state.get("recipe"):
+    if config.recipe != PLAIN and state.get("recipe"):
         card["training"]["recipe"] = {"name": config.recipe, **state["recipe"]}
     name = name or config.name
     card["name"] = name

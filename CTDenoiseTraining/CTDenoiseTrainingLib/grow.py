@@ -4,7 +4,9 @@ Chen et al. 2016; new residual blocks as the identity, as in EDSR-style deepenin
 Training a bigger network from the identity costs CPU hours on 2 cores before it even reaches the quality of the
 shipped one. Grown from the shipped weights it starts there and spends its steps on what the extra capacity adds.
 
-How the copy keeps the output unchanged, for a network of ``residual_denoiser`` topology:
+How the copy keeps the output unchanged, for a network of a registered family (``models.DenoiserFamily``: its
+residual ``blocks`` named ``blocks.N.``, each with a ``conv2``; ``grows_from`` names the other families it grows
+from):
 - every convolution's old weights go to its first output channels and first input channels;
 - weights that *read* a new channel are zero, so the new channels (whatever they compute) do not reach the old
   ones nor the output; the new channels' own weights keep the target's random start, so they carry signal and
@@ -29,9 +31,15 @@ BLOCK_KEY = re.compile(r"blocks\.(\d+)\.")
 def can_grow(source: ModelConfig, target: ModelConfig) -> bool:
     """Whether ``grow_into`` can start ``target`` as ``source``: the same family (or one whose ``grows_from`` names
     the source's: its extra modules start silent) and through-plane factor (1: the upsampling's channel layout
-    depends on the width), no fewer features or blocks, any noise-level input."""
+    depends on the width), no fewer features or blocks, any noise-level input.
+
+    Args:
+        source: the trained network's configuration.
+        target: the configuration of the network to start.
+    """
     family = ARCHITECTURES.get(target.architecture)
-    related = source.architecture == target.architecture or source.architecture in getattr(family, "grows_from", ())
+    related = source.architecture == target.architecture or (family is not None
+                                                             and source.architecture in family.grows_from)
     if not related or source.z_upscale != target.z_upscale:
         return False
     if source.z_upscale > 1:

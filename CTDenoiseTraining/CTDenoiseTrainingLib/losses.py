@@ -76,6 +76,11 @@ class VGGFeatures(nn.Module):
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 
     def forward(self, slices: torch.Tensor) -> torch.Tensor:
+        """VGG-16 features up to relu3_3 of grey slices (repeated to RGB, ImageNet-normalised).
+
+        Args:
+            slices: (N, 1, H, W) in [0, 1].
+        """
         return self.features((slices.expand(-1, 3, -1, -1) - self.mean) / self.std)
 
 
@@ -116,6 +121,12 @@ class PerceptualLoss(nn.Module):
         return grey.clamp(0, 1).permute(0, 2, 1, 3, 4).reshape(n * z, c, y, x)
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean squared distance of the VGG features of the axial slices (quality window).
+
+        Args:
+            prediction: the network's output (N, 1, Z, Y, X), normalised.
+            target: the normal dose, likewise.
+        """
         self.vgg.to(prediction.device)
         return F.mse_loss(self.vgg(self._slices(prediction)), self.vgg(self._slices(target)))
 

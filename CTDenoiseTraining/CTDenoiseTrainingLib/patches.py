@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
 from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.models.noise_channel import channel_value
+from CTDenoiseLib.noise.estimate import estimate_noise_std
 
 from .prepare import PreparedCase
 

@@ -39,6 +39,7 @@ class PreparedCase:
     simulated: bool
 
     def shape(self) -> tuple[int, ...]:
+        """The prepared normal-dose volume's shape (read from the cached array's header)."""
         return tuple(np.load(self.normal, mmap_mode="r").shape)
 
 

@@ -22,6 +22,13 @@ class ProgressBar:
         self.started, self.start = time.perf_counter(), start
 
     def update(self, step: int, loss: float, voxels_per_second: float) -> None:
+        """Redraw the line (on a pipe: print every ``every`` steps).
+
+        Args:
+            step: the step done.
+            loss: the mean loss since the last validation.
+            voxels_per_second: this rank's throughput since then.
+        """
         if not self.tty and step % self.every and step != self.total:
             return
         done = step / self.total
@@ -34,6 +41,7 @@ class ProgressBar:
         self.stream.flush()
 
     def newline(self) -> None:
+        """End the updating line before a log line (terminal only)."""
         if self.tty:
             self.stream.write("\n")
 
@@ -67,11 +75,18 @@ class TensorBoard:
         self.writer = SummaryWriter(str(folder))
 
     def scalars(self, step: int, values: dict) -> None:
+        """Log every number of a history row.
+
+        Args:
+            step: the row's step.
+            values: the row.
+        """
         if self.writer is not None:
             for key, value in values.items():
                 if isinstance(value, (int, float)) and key != "step":
                     self.writer.add_scalar(key, value, step)
 
     def close(self) -> None:
+        """Flush and close the event file."""
         if self.writer is not None:
             self.writer.close()

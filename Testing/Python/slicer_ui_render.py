@@ -87,7 +87,8 @@ def _fill_example(panel) -> None:
     progress = child(QProgressBar, "progressBar")
     progress.setVisible(True)
     status = RunStatus()
-    status.update(parse_event('{"event":"info","message":"running stresnet INT8 on CPU via OpenVINO"}'))
+    status.update(parse_event('{"event":"engine","model":"stresnet","precision":"int8","device":"cpu",'
+                              '"backend":"openvino"}'))
     status.update(parse_event('{"event":"noise","std_hu":72.6,"method":"median absolute deviation"}'))
     status.snapshot = ProgressSnapshot(42, 14.0)
     progress.setValue(status.snapshot.percent)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from CTDenoiseTrainingLib.activation_map_recipe import (
+from CTDenoiseTrainingLib.recipes.activation_map import (
     ActivationMapOptions,
     ActivationMapRecipe,
     activation_maps,
     map_weighted_l1,
 )
-from CTDenoiseTrainingLib.lesion_classifier import accuracy, train_classifier
-from CTDenoiseTrainingLib.lesion_patches import load_classifier, save_classifier
+from CTDenoiseTrainingLib.recipes.lesion_classifier import accuracy, train_classifier
+from CTDenoiseTrainingLib.recipes.lesion_patches import load_classifier, save_classifier
 
 
 def disks(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
@@ -79,7 +79,7 @@ def test_multiply_variant_feeds_the_network_low_dose_times_the_map():
 
 
 def test_multiply_variant_keeps_the_noise_level_channel_of_a_noise_conditioned_network():
-    from CTDenoiseTrainingLib.activation_map_recipe import masked_input
+    from CTDenoiseTrainingLib.recipes.activation_map import masked_input
 
     image, level = torch.rand(2, 1, 3, 8, 8), torch.full((2, 1, 3, 8, 8), 0.4)
     maps = torch.rand(2, 1, 3, 8, 8)

@@ -13,8 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "CTDenoise"))
 
 from CTDenoiseLib import events  # noqa: E402
-from CTDenoiseLib.evaluation.noise_estimate import NoiseEstimate  # noqa: E402
 from CTDenoiseLib.inference.pipeline import FileResult  # noqa: E402
+from CTDenoiseLib.noise.estimate import NoiseEstimate  # noqa: E402
 from CTDenoiseLib.progress import JsonProgress  # noqa: E402
 from CTDenoiseSlicerLib.progress import KNOWN_EVENTS, parse_event  # noqa: E402
 

@@ -202,8 +202,8 @@ def test_denoise_preview_is_written_and_shows_the_change(tmp_path: Path, capsys)
 
 
 def test_denoise_preview_caption_names_model_precision_strength_noise_and_time() -> None:
-    from CTDenoiseLib.evaluation.noise_estimate import NoiseEstimate
     from CTDenoiseLib.inference.pipeline import prepare_engine
+    from CTDenoiseLib.noise.estimate import NoiseEstimate
 
     engine = prepare_engine("stresnet", "fp32", "cpu", "torch", strength=0.7)
     caption = engine.caption(NoiseEstimate(std_hu=31.4, windows=100), 2.345)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from CTDenoiseLib.cli import main
-from CTDenoiseTrainingLib.lesion_classifier_fit import wilson_interval
+from CTDenoiseTrainingLib.recipes.lesion_classifier_fit import wilson_interval
 
 from conftest import shared_path
 
@@ -21,7 +21,7 @@ def test_wilson_interval_matches_the_textbook_values() -> None:
 
 def test_classifier_beats_chance_on_the_unseen_patient_and_is_saved_with_its_card(tmp_path, capsys) -> None:
     from CTDenoiseLib.models.registry import sha256_of
-    from CTDenoiseTrainingLib.lesion_patches import load_classifier
+    from CTDenoiseTrainingLib.recipes.lesion_patches import load_classifier
 
     data = shared_path("lidc").parent
     shared_path("lcd_ct_phantom/fbp")

@@ -62,7 +62,7 @@ def test_inference_feeds_the_given_level_or_the_estimate() -> None:
     assert input_channels(TorchRunner(build_model(ModelConfig("stresnet", 4, 1)), "cpu")) == 1
     hu = noisy_volume(40.0)
     estimated = denoise_hu(hu, run, NORMALIZATION, 6)
-    from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
+    from CTDenoiseLib.noise.estimate import estimate_noise_std
 
     given_estimate = denoise_hu(hu, run, NORMALIZATION, 6, noise_std_hu=estimate_noise_std(hu).std_hu)
     np.testing.assert_allclose(estimated, given_estimate, atol=1e-3)
@@ -115,7 +115,7 @@ def test_training_patches_carry_the_patch_noise_level(tmp_path: Path) -> None:
 def test_fine_tuning_a_blind_model_starts_as_that_model() -> None:
     from types import SimpleNamespace
 
-    from CTDenoiseTrainingLib.train import initialise_from
+    from CTDenoiseTrainingLib.fine_tune import initialise_from
 
     torch.manual_seed(0)
     blind = build_model(ModelConfig("stresnet", 8, 2))
@@ -130,7 +130,7 @@ def test_fine_tuning_a_blind_model_starts_as_that_model() -> None:
 
 
 def test_the_noise_level_gain_multiplies_the_level_the_network_is_told() -> None:
-    from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
+    from CTDenoiseLib.noise.estimate import estimate_noise_std
 
     run = TorchRunner(conditioned_model(2), "cpu")
     hu = noisy_volume(50.0, seed=2)
@@ -145,8 +145,8 @@ def test_the_noise_level_gain_multiplies_the_level_the_network_is_told() -> None
 def test_the_engine_tells_the_network_its_cards_gain() -> None:
     from dataclasses import replace
 
-    from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
     from CTDenoiseLib.inference.pipeline import prepare_engine
+    from CTDenoiseLib.noise.estimate import estimate_noise_std
 
     engine = prepare_engine("stresnet", "fp32", "cpu")
     hu = noisy_volume(60.0, seed=3)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_per_slice, estimate_noise_std
+from CTDenoiseLib.noise.estimate import estimate_noise_per_slice, estimate_noise_std
 from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_low_dose_hu
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE = REPO / "CTDenoise" / "CTDenoiseLib"
-SUBPACKAGES = ("commands", "io", "models", "runtime", "inference", "simulation", "evaluation", "radiomics", "benchmark")
+SUBPACKAGES = ("commands", "io", "models", "noise", "runtime", "inference", "simulation", "evaluation", "radiomics",
+               "benchmark")
 
 # Run with CTDenoiseTrainingLib made unimportable, as in an install without the training package.
 WITHOUT_TRAINING = """

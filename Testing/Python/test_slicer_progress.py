@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
@@ -50,14 +51,17 @@ def test_noise_event_and_what_the_engine_chose_reach_the_status_line() -> None:
     noise = parse_event('{"event":"noise","std_hu":72.6,"method":"MAD of the high-pass residual"}')
     assert noise.kind == "noise" and noise.data["std_hu"] == 72.6
     assert parse_event('{"event":"noise","std_hu":"loud"}') is None
-    assert engine_path("running stresnet INT8 on CPU via OpenVINO") == ("int8", "cpu", "openvino")
-    assert engine_path("running srresnet FP16 on CUDA via PyTorch eager, self-ensemble of 8 flips") == (
-        "fp16", "cuda", "torch")
-    assert engine_path("precision auto: INT8 on the CPU (this CPU has avx512_vnni)") is None
+    engine = parse_event('{"event":"engine","model":"stresnet","precision":"int8","device":"cpu",'
+                         '"backend":"openvino","self_ensemble":false,"strength":1.0}')
+    assert engine_path(engine) == ("int8", "cpu", "openvino")
+    assert engine_path(parse_event('{"event":"engine","precision":"fp16"}')) is None
+    assert engine_path(parse_event('{"event":"info","message":"running stresnet INT8 on CPU via OpenVINO"}')) is None
     status = RunStatus()
     assert status.text.startswith("Starting the engine")
     status.update(parse_event('{"event":"info","message":"precision auto: INT8 on the CPU (VNNI)"}'))
     status.update(parse_event('{"event":"info","message":"running stresnet INT8 on CPU via OpenVINO"}'))
+    assert status.path is None  # words are for people; the status line reads the event
+    status.update(engine)
     status.update(noise)
     status.snapshot = ProgressTracker(clock=iter([0.0]).__next__).update(1, 4)
     assert status.path == ("int8", "cpu", "openvino")
@@ -65,8 +69,19 @@ def test_noise_event_and_what_the_engine_chose_reach_the_status_line() -> None:
                            "input noise about 73 HU, MAD of the high-pass residual")
 
 
-def test_the_engines_own_description_is_understood_when_importable() -> None:
+def test_the_engines_own_event_is_understood_when_importable() -> None:
+    pipeline = pytest.importorskip("CTDenoiseLib.inference.pipeline", reason="engine or torch not importable here")
     backends = pytest.importorskip("CTDenoiseLib.runtime.backends", reason="engine or torch not importable here")
+    from types import SimpleNamespace
+
+    from CTDenoiseLib.progress import JsonProgress
+
     for precision, device, engine in (("int8", "cpu", "openvino"), ("fp16", "cuda", "torch"), ("fp32", "cpu", "torch")):
-        message = "running stresnet " + backends.describe_runner(backends.Choice(precision, device), engine)
-        assert engine_path(message) == (precision, device, engine), message
+        running = pipeline.Engine(SimpleNamespace(name="stresnet"), lambda tile: tile,  # type: ignore[arg-type]
+                                  backends.Choice(precision, device), engine)
+        stream = io.StringIO()
+        JsonProgress(stream).running(running.description, running.event())
+        status = RunStatus()
+        for line in stream.getvalue().splitlines():
+            status.update(parse_event(line))
+        assert status.path == (precision, device, engine), stream.getvalue()

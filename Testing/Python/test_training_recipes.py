@@ -156,9 +156,9 @@ def test_unpaired_trains_a_noise_conditioned_generator_from_a_blind_model(crops,
 
 
 def test_unpaired_patches_carry_their_scans_estimated_noise_level(crops, tmp_path) -> None:
-    from CTDenoiseLib.evaluation.noise_estimate import estimate_noise_std
     from CTDenoiseLib.hu import HUNormalization
     from CTDenoiseLib.models.noise_channel import channel_value
+    from CTDenoiseLib.noise.estimate import estimate_noise_std
     from CTDenoiseTrainingLib.recipes.unpaired_data import UnpairedBatches, prepare_volume
     from CTDenoiseTrainingLib.sources import Case
 

@@ -81,7 +81,7 @@ def test_validation_scores_every_regime_and_reports_the_worst(case: PreparedCase
 
     from CTDenoiseLib.hu import HUNormalization
     from CTDenoiseTrainingLib import distributed
-    from CTDenoiseTrainingLib.train import validate
+    from CTDenoiseTrainingLib.validation import validate
 
     identity = torch.nn.Identity()
     identity.register_parameter("unused", torch.nn.Parameter(torch.zeros(1)))

@@ -14,6 +14,8 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..vocabulary import Precision
+
 
 @dataclass(frozen=True)
 class CPUInfo:
@@ -33,16 +35,25 @@ class CPUInfo:
 
     @property
     def fp32_macs_per_cycle(self) -> int:
+        """FP32 multiply-adds per cycle and core: 32 with AVX-512 (not on AMD, whose AVX-512 is two
+        256-bit halves), 16 with FMA (AVX2), else 4.
+        """
         wide = "avx512f" in self.usable_flags and self.vendor != "AuthenticAMD"
         return 32 if wide else 16 if "fma" in self.usable_flags else 4
 
     @property
     def int8_factor(self) -> int:
+        """INT8 multiply-adds per FP32 one: 4 with VNNI, else 2."""
         return 4 if {"avx512_vnni", "avx_vnni"} & self.usable_flags else 2
 
     def peak_macs(self, precision: str, threads: int | None = None) -> float:
-        """MAC/s over ``threads`` cores (default all); FP16 is not counted on the CPU (no native FP16 FMA here)."""
-        factor = self.int8_factor if precision == "int8" else 1
+        """MAC/s over ``threads`` cores (default all); FP16 is not counted on the CPU (no native FP16 FMA here).
+
+        Args:
+            precision: ``fp32`` or ``int8``.
+            threads: cores counted; None: all.
+        """
+        factor = self.int8_factor if precision == Precision.INT8 else 1
         return (threads or self.cores) * self.ghz * 1e9 * self.fp32_macs_per_cycle * factor
 
     def describe(self) -> str:

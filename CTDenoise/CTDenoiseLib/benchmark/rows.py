@@ -22,6 +22,7 @@ from ..errors import CTDenoiseError
 from ..evaluation.metrics import psnr, ssim
 from ..io.volumes import read_volume
 from ..runtime.backends import cuda_available
+from ..vocabulary import Backend, Device, Precision
 
 FULL_VOLUME_VOXELS = 512 * 512 * 300
 
@@ -35,6 +36,7 @@ class RowSpec:
 
     @property
     def label(self) -> str:
+        """The row as the table names it, e.g. ``stresnet INT8 (OpenVINO, CPU)``."""
         engine = {"torch": "PyTorch eager", "openvino": "OpenVINO"}[self.backend]
         return f"{self.model} {self.precision.upper()} ({engine}, {self.device.upper()})"
 
@@ -54,15 +56,18 @@ class RowResult:
 
     @property
     def best(self) -> float | None:
+        """The fastest repeat's denoising seconds; None when nothing was measured."""
         return min(self.seconds) if self.seconds else None
 
 
 def default_rows(models: list[str]) -> list[RowSpec]:
     rows = []
     for model in models:
-        rows += [RowSpec(model, "fp32", "torch"), RowSpec(model, "fp32", "openvino"),
-                 RowSpec(model, "int8", "openvino"),
-                 RowSpec(model, "fp32", "torch", "cuda"), RowSpec(model, "fp16", "torch", "cuda")]
+        rows += [RowSpec(model, Precision.FP32.value, Backend.TORCH.value),
+                 RowSpec(model, Precision.FP32.value, Backend.OPENVINO.value),
+                 RowSpec(model, Precision.INT8.value, Backend.OPENVINO.value),
+                 RowSpec(model, Precision.FP32.value, Backend.TORCH.value, Device.CUDA.value),
+                 RowSpec(model, Precision.FP16.value, Backend.TORCH.value, Device.CUDA.value)]
     return rows
 
 
@@ -79,7 +84,7 @@ def why_unavailable(spec: RowSpec) -> str:
         entry = find_model(spec.model)
     except CTDenoiseError as error:
         return str(error)
-    if spec.precision == "int8" and "int8" not in entry.extra:
+    if spec.precision == Precision.INT8 and "int8" not in entry.extra:
         return f"no INT8 artefact (ctdenoise quantize --model {spec.model} ...)"
     return ""
 
@@ -153,6 +158,7 @@ class BenchmarkReport:
     versions: dict
 
     def to_json(self) -> dict:
+        """The report as JSON-ready data, each row with its label and best time."""
         data = asdict(self)
         for row, source in zip(data["rows"], self.rows):
             row["best_seconds"] = source.best

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..vocabulary import BASELINE_MODEL, Backend, Precision
 from .cpu_peak import CPUInfo
 from .rows import FULL_VOLUME_VOXELS, BenchmarkReport, RowResult
 
@@ -17,7 +18,7 @@ def reference_seconds(rows: list[RowResult], device: str) -> float | None:
     """SRResNet FP32 under PyTorch eager on ``device``: the row every speed-up is measured against."""
     for row in rows:
         spec = row.spec
-        if (spec.model.startswith("srresnet") and spec.precision == "fp32" and spec.backend == "torch"
+        if (spec.model.startswith(BASELINE_MODEL) and spec.precision == Precision.FP32 and spec.backend == Backend.TORCH
                 and spec.device == device and row.best):
             return row.best
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..vocabulary import CPU_PRECISIONS
+from ..vocabulary import BASELINE_MODEL, CPU_PRECISIONS, DEFAULT_MODEL
 
 SHARED_DATA = Path("../shared/data")
 
@@ -40,7 +40,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--merge", nargs="+", type=Path, metavar="CSV",
                         help="instead of scoring, write the report of these battery.csv files (shards of one grid "
                              "run on several machines or processes)")
-    parser.add_argument("--models", nargs="+", default=["stresnet", "srresnet"])
+    parser.add_argument("--models", nargs="+", default=[DEFAULT_MODEL, BASELINE_MODEL])
     parser.add_argument("--precisions", nargs="+", default=list(CPU_PRECISIONS), choices=CPU_PRECISIONS)
     parser.add_argument("--output-dir", type=Path, default=Path("battery-output"))
     parser.add_argument("--nlm-strength", type=float, default=None,

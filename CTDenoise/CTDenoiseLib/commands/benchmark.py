@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..vocabulary import SHIPPED_MODELS
+
 DEFAULT_INPUT = Path("../shared/data/lidc/LIDC-IDRI-0003/image.nrrd")  # neither trained nor validated on
 
 
@@ -15,7 +17,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                     "(each a separate `ctdenoise denoise` process) and print the seed's Table 1 for this machine.")
     parser.add_argument("--input", type=Path, default=None,
                         help=f"normal-dose CT volume (default: {DEFAULT_INPUT}, relative to the working folder)")
-    parser.add_argument("--models", nargs="+", default=["srresnet", "stresnet"])
+    parser.add_argument("--models", nargs="+", default=list(SHIPPED_MODELS))
     parser.add_argument("--dose", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="runs per row; the fastest is reported (default 3)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..vocabulary import Precision, choices
+from ..vocabulary import SHIPPED_MODELS, Precision, choices
 from .option_types import DOSE, bounded
 
 
@@ -17,7 +17,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("input", nargs="?", help="normal-dose CT (default: a synthetic chest phantom made in code)")
     parser.add_argument("--output-dir", type=Path, default=Path("demo-output"))
     parser.add_argument("--dose", type=bounded(float, DOSE), default=0.1, help="dose fraction (default 0.1)")
-    parser.add_argument("--models", nargs="+", default=["srresnet", "stresnet"])
+    parser.add_argument("--models", nargs="+", default=list(SHIPPED_MODELS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", choices=choices(Precision), default=Precision.AUTO.value,
                         help="as for denoise; auto (default) is the fastest path this machine has, and says which")
@@ -32,7 +32,6 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import CTDenoiseError
     from ..evaluation.metrics import QUALITY_WINDOW
-    from ..evaluation.noise_estimate import estimate_noise_std
     from ..evaluation.quality import psnr_ssim, valid_voxels
     from ..figures.png import require_matplotlib
     from ..figures.preview import PreviewRequest, preview_path_for, write_preview
@@ -40,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.pipeline import prepare_engine
     from ..inference.self_ensemble import self_ensemble
     from ..io.volumes import read_volume, write_volume
+    from ..noise.estimate import estimate_noise_std
     from ..simulation.low_dose import DoseSimulation, scanner_image, simulate_volume
     from ..simulation.phantom import chest_phantom
 

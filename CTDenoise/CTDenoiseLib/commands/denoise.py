@@ -14,9 +14,9 @@ import argparse
 import sys
 
 from ..events import emit, event
-from ..vocabulary import Backend, Device, Precision, choices
+from ..vocabulary import DEFAULT_MODEL, Backend, Device, Precision, ProgressFormat, choices
 from . import denoise_dicom
-from .option_types import HALO, MAX_TILE_MVOX, NON_NEGATIVE, STRENGTH, bounded
+from .option_types import HALO, MAX_TILE_MVOX, NON_NEGATIVE, PROGRESS, STRENGTH, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         help="CT volume file(s), DICOM series folder(s) or folder(s) of volumes, in HU")
     parser.add_argument("output", help="output file (.nrrd, .nii, .nii.gz, .mha; int16 HU, input geometry), "
                                        "or an output folder in batch mode")
-    parser.add_argument("--model", default="stresnet", help="registered model name (default: stresnet)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"registered model name (default: {DEFAULT_MODEL})")
     parser.add_argument("--precision", choices=choices(Precision), default=Precision.AUTO.value,
                         help="auto (default): FP16 on a CUDA GPU, INT8 on a CPU with VNNI/AMX, else FP32; "
                              "prints which and why")
@@ -38,7 +38,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                              "torch: PyTorch eager (the FP32 reference)")
     parser.add_argument("--format", default=".nrrd", choices=(".nrrd", ".nii", ".nii.gz", ".mha"),
                         help="output file type in batch mode (default .nrrd)")
-    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
+    parser.add_argument("--progress", **PROGRESS)
     parser.add_argument("--max-tile-mvox", type=bounded(float, MAX_TILE_MVOX), default=4.0,
                         help="largest tile, halo included, in millions of voxels (bounds memory; default 4)")
     parser.add_argument("--halo", type=bounded(int, HALO, "the networks see 11 voxels"), default=None,
@@ -88,19 +88,19 @@ def run(args: argparse.Namespace) -> int:
     if dicom is None:
         check_output_path(args.output, inputs=(args.input[0],))  # fail before loading anything
     preview = None if args.preview is None else PreviewRequest(check_png_path(args.preview), args.preview_slice)
-    if args.precision != "auto":
-        resolve_choice(args.precision, args.device)  # an impossible precision/device pair is the first thing to say
+    # an impossible precision/device pair is the first thing to say (and is not resolved again)
+    choice = resolve_choice(args.precision, args.device) if args.precision != Precision.AUTO else None
     check_input(args.input[0], args.series)
     engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble,
-                                args.strength)
+                            args.strength, choice)
     result = denoise_with(engine, args.input[0], args.output, progress, int(args.max_tile_mvox * 1e6), args.halo,
                           series=args.series, writer=dicom.writer(engine, progress) if dicom else None,
                           preview=preview)
-    if args.progress == "json":
+    if args.progress == ProgressFormat.JSON:
         emit(result.event())  # timings for programs such as `ctdenoise benchmark`
     progress.finished(result.output, time.perf_counter() - started)
     if dicom:
-        dicom.send(progress, emit if args.progress == "json" else None)
+        dicom.send(progress, emit if args.progress == ProgressFormat.JSON else None)
     return 0
 
 

@@ -37,7 +37,12 @@ class DicomJob:
     timeout_s: float
 
     def writer(self, engine, progress):
-        """The ``denoise_with`` writer that turns the denoised volume into the derived series."""
+        """The ``denoise_with`` writer that turns the denoised volume into the derived series.
+
+        Args:
+            engine: the prepared engine (its model, precision and strength are recorded).
+            progress: told the writer's notes.
+        """
         from ..errors import CTDenoiseError
         from ..io.dicom_output import Derivation, write_derived_series
 
@@ -58,7 +63,12 @@ class DicomJob:
         return write
 
     def send(self, progress, emit) -> None:
-        """Store the written series to the node, report what it accepted; raise if it did not take all."""
+        """Store the written series to the node, report what it accepted; raise if it did not take all.
+
+        Args:
+            progress: told the summary when ``emit`` is None.
+            emit: writes the ``send`` event (``--progress json``), or None.
+        """
         from ..io.dicom_send import send_series
 
         if self.node is None:

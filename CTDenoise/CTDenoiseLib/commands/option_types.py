@@ -8,6 +8,8 @@ import argparse
 import math
 from typing import Callable
 
+from ..vocabulary import ProgressFormat, choices
+
 # (low, high, inclusive low): the ranges as data
 MAX_TILE_MVOX = (0.05, 100_000.0, True)  # a 32x32 in-plane tile with a 10-voxel halo and 8 slices is 0.076 Mvox
 HALO = (0, 64, True)  # the shipped networks see 11 voxels; a wider halo only costs time and memory
@@ -15,6 +17,7 @@ POSITIVE = (0.0, math.inf, False)
 NON_NEGATIVE = (0.0, math.inf, True)
 DOSE = (0.0, 1.0, False)
 STRENGTH = (0.0, 1.0, True)  # blend of input (0) and network output (1)
+PROGRESS = {"choices": choices(ProgressFormat), "default": ProgressFormat.BAR.value}  # every command's --progress
 
 
 def bounded(kind: type, limits: tuple[float, float, bool], why: str = "") -> Callable[[str], float | int]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..events import emit, event
+from ..vocabulary import DEFAULT_MODEL
+from .option_types import PROGRESS
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -14,14 +16,14 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                     "patches of real normal-dose CT with simulated low dose. Writes <model>.int8.xml/.bin/.json "
                     "next to the model's weights and registers them with their SHA-256. "
                     'Needs: pip install "ctdenoise[quantize]"')
-    parser.add_argument("--model", default="stresnet", help="registered model name (default: stresnet)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"registered model name (default: {DEFAULT_MODEL})")
     parser.add_argument("--calibration", nargs="+", required=True, metavar="VOLUME",
                         help="normal-dose CT volumes (files or DICOM folders); not the volumes you evaluate on")
     parser.add_argument("--dose", type=float, default=0.1, help="simulated dose fraction of the calibration input")
     parser.add_argument("--patches", type=int, default=128, help="calibration patches (default 128)")
     parser.add_argument("--patch", type=int, nargs=3, default=(16, 64, 64), metavar=("Z", "Y", "X"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
+    parser.add_argument("--progress", **PROGRESS)
     parser.set_defaults(handler=run)
 
 

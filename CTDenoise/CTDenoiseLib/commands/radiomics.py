@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from .option_types import PROGRESS
+
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
@@ -22,7 +24,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--params", default=None,
                         help="pyradiomics parameter file (default: the shipped radiomics/params.yaml)")
     parser.add_argument("--no-figure", action="store_true", help="skip relative_change.png")
-    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
+    parser.add_argument("--progress", **PROGRESS)
     parser.set_defaults(handler=run)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from .option_types import PROGRESS
+
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
@@ -25,7 +27,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--ccc-threshold", type=float, default=0.9, help="Lin's CCC for 'consistent' (default 0.9)")
     parser.add_argument("--params", default=None, help="pyradiomics parameter file (default: the shipped one)")
     parser.add_argument("--output-dir", default="radiomics-study")
-    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
+    parser.add_argument("--progress", **PROGRESS)
     parser.set_defaults(handler=run)
 
 

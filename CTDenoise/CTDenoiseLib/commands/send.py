@@ -4,8 +4,10 @@ accepted; for resending a series that ``denoise --output-format dicom --send`` w
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from ..vocabulary import ProgressFormat
+from .option_types import PROGRESS
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -17,22 +19,23 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--calling-aet", default="CTDENOISE", metavar="AET", help="our AE title (default CTDENOISE)")
     parser.add_argument("--send-timeout", type=float, default=30.0, metavar="S",
                         help="seconds to wait for the node to connect, answer and store each image (default 30)")
-    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+    parser.add_argument("--progress", **PROGRESS,
                         help="json: the report as one JSON line on stdout; bar: as text on stderr")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import CTDenoiseError
+    from ..events import emit
     from ..io.dicom_send import parse_node, send_series
 
     node = parse_node(args.node)
     if not args.send_timeout > 0:
         raise CTDenoiseError(f"--send-timeout must be positive, not {args.send_timeout:g}.", "Give seconds, e.g. 30.")
     report = send_series(args.folder, node, args.calling_aet, args.send_timeout)
-    if args.progress == "json":
-        sys.stdout.write(json.dumps(report.event()) + "\n")
-    elif args.progress == "bar":
+    if args.progress == ProgressFormat.JSON:
+        emit(report.event())
+    elif args.progress == ProgressFormat.BAR:
         print(report.summary(), file=sys.stderr)
     if not report.complete:
         raise report.incomplete_error("Check the node's log; the folder is unchanged.")

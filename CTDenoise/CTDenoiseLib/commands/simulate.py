@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..simulation.kernels import KERNELS
-from .option_types import DOSE, NON_NEGATIVE, POSITIVE, bounded
+from .option_types import DOSE, NON_NEGATIVE, POSITIVE, PROGRESS, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                              "(sharpest, like lung/bone kernels)")
     parser.add_argument("--no-exposure-control", dest="exposure_control", action="store_false",
                         help="keep I0 fixed for every slice (no tube-current modulation: large patients get noisier)")
-    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
+    parser.add_argument("--progress", **PROGRESS)
     parser.set_defaults(handler=run)
 
 

@@ -20,10 +20,10 @@ import numpy as np
 from scipy import ndimage
 
 from ..io.volumes import Volume, read_volume
+from ..noise.estimate import MIN_PIXELS, estimate_noise_per_slice, estimate_noise_std
 from ..simulation.low_dose import DoseSimulation, simulate_volume, thicken_slices
 from .battery_grid import NATIVE, Condition, Grid
 from .metrics import psnr, ssim
-from .noise_estimate import MIN_PIXELS, estimate_noise_per_slice, estimate_noise_std
 
 BATTERY_WINDOW = (-1000.0, 1000.0)  # HU: body PSNR/SSIM as radiologists' soft-tissue-to-lung range
 LOW_DOSE = "low dose"

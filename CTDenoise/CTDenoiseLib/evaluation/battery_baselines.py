@@ -3,7 +3,7 @@
 Non-local means is the filter a careful user runs, so it enters three times, slice by slice:
 
 - ``NLM_PER_SLICE``, **the reference every model must beat**: told each slice's own reference-free noise estimate
-  (``noise_estimate.estimate_noise_per_slice``), since exposure control makes the noise change along z;
+  (``noise.estimate.estimate_noise_per_slice``), since exposure control makes the noise change along z;
 - ``NLM_PER_VOLUME``: told one reference-free estimate for the whole volume, as the battery did before;
 - ``NLM_UPPER_BOUND``: told each slice's true noise (std of low - reference in the body) and run at every strength
   of ``UPPER_BOUND_STRENGTHS``, keeping the one with the best body PSNR in that cell: the best any user could tune

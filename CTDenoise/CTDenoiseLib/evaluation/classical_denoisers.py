@@ -2,7 +2,7 @@
 where the user has installed it.
 
 Non-local means (scikit-image, slice by slice): its strength ``h`` is ``NlmSettings.strength`` times the noise
-level, one for the volume or one per slice, which comes without the reference from ``noise_estimate``
+level, one for the volume or one per slice, which comes without the reference from ``noise.estimate``
 (a white-noise estimator such as ``skimage.restoration.estimate_sigma`` under-estimates CT noise 3-5x and leaves
 it in), or, as an upper bound no user can reach, from the reference. Curvature anisotropic diffusion is the filter
 Slicer offers one click away (Filtering > Denoising); SimpleITK runs the same ITK filter in 3D with the image
@@ -31,6 +31,7 @@ class NlmSettings:
     patch_distance: int = 6
 
     def to_dict(self) -> dict:
+        """The settings as the study records them."""
         return asdict(self)
 
 
@@ -43,6 +44,7 @@ class DiffusionSettings:
     time_step: float = 0.03
 
     def to_dict(self) -> dict:
+        """The settings as the study records them."""
         return asdict(self)
 
 
@@ -57,7 +59,7 @@ def nlm_slicewise(hu: np.ndarray, noise_std_hu: float | np.ndarray,
     Args:
         hu: (Z, Y, X) volume in HU; not modified.
         noise_std_hu: the noise standard deviation the filter is told (HU): one for every slice, or one per slice
-            (an array of Z values, e.g. ``noise_estimate.estimate_noise_per_slice``).
+            (an array of Z values, e.g. ``noise.estimate.estimate_noise_per_slice``).
         settings: strength multiplier and patch geometry.
 
     Returns:

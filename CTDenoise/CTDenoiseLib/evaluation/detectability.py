@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from ..simulation.lcd_phantom import Insert, find_inserts, ground_truth, real_realisations, roi, simulate_realisations
+from ..vocabulary import CPU_PRECISIONS, SHIPPED_MODELS
 from .model_observers import laguerre_gauss_channels, observe, tune_channel_width
 
 CROP_MARGIN = 12  # pixels around the ROIs: more than the networks' receptive field radius (11)
@@ -38,8 +39,8 @@ class DetectabilitySettings:
     simulated_doses: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.55, 1.0])
     simulated_realisations: int = 30  # per class and dose
     seed: int = 0
-    models: list[str] = field(default_factory=lambda: ["srresnet", "stresnet"])
-    precisions: list[str] = field(default_factory=lambda: ["fp32", "int8"])
+    models: list[str] = field(default_factory=lambda: list(SHIPPED_MODELS))
+    precisions: list[str] = field(default_factory=lambda: list(CPU_PRECISIONS))
     nlm: bool = True
     channels: int = 6
     width_factors: list[float] = field(default_factory=lambda: [round(0.3 + 0.1 * i, 1) for i in range(28)])
@@ -52,6 +53,7 @@ class DetectabilitySettings:
     denoise_as: str = "slice"  # slice: each realisation its own one-slice volume; stack: each class's as one volume
 
     def to_dict(self) -> dict:
+        """The settings as the report records them."""
         return asdict(self)
 
 
@@ -132,8 +134,8 @@ def _model_method(model: str, precision: str, box: tuple[slice, slice], as_stack
 
 def _nlm_method(box: tuple[slice, slice]) -> Method:
     def run(stack: np.ndarray) -> np.ndarray:
+        from ..noise.estimate import estimate_noise_std
         from .classical_denoisers import NlmSettings, nlm_slicewise
-        from .noise_estimate import estimate_noise_std
 
         return np.stack([nlm_slicewise(image[box][None], estimate_noise_std(image[None]).std_hu, NlmSettings())[0]
                          for image in stack])

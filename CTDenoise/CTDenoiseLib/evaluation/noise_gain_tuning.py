@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import CTDenoiseError
 from ..models.noise_level_gain import NoiseLevelGain
+from ..vocabulary import Device, Precision
 from .battery import BATTERY_TILE_VOXELS, score, simulated_scenes
 from .battery_grid import Grid
 
@@ -56,7 +57,7 @@ def tune_noise_level_gain(grid: Grid, model: str, gains: tuple[float, ...] = NOI
     if not takes_noise_level(model):
         raise CTDenoiseError(f"Model '{model}' is blind: it takes no noise level, so it has no gain to tune.",
                              "Give a noise-conditioned model (its card's config says \"noise_input\": true).")
-    engine = prepare_engine(model, "fp32", "cpu")
+    engine = prepare_engine(model, Precision.FP32, Device.CPU)
     scenes = simulated_scenes(grid)
     lows = [score(scene, scene.low)["psnr_db"] for scene in scenes]
     rows = []

@@ -12,15 +12,16 @@ import numpy as np
 
 from .. import __version__, events
 from ..errors import CTDenoiseError
-from ..evaluation.noise_estimate import NoiseEstimate, estimate_noise_per_slice, estimate_noise_std
 from ..figures.preview import PreviewRequest, preview_path_for, preview_slice, write_preview
 from ..hu import check_ct_values, to_int16_hu
-from ..io.volumes import Volume, check_output_path, read_volume, write_volume
+from ..io.volumes import Volume, check_output_path, read_volume, write_checked_volume
 from ..models.files import LoadedModel, load_model
-from ..models.noise_channel import input_channels
+from ..models.noise_channel import noise_conditioned
+from ..noise.estimate import NoiseEstimate, estimate_noise_per_slice, estimate_noise_std
 from ..progress import Progress
 from ..runtime.backends import Choice, Runner, describe_runner, pick_backend, runner_for
 from ..runtime.precision_auto import choose_precision
+from ..vocabulary import DEFAULT_MODEL, Backend, Device, Precision
 from .self_ensemble import self_ensemble
 from .tiled import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
 from .tiling import Halo
@@ -49,6 +50,7 @@ class Engine:
 
     @property
     def description(self) -> str:
+        """What runs, for people: e.g. ``stresnet INT8 on CPU via OpenVINO, strength 0.5``."""
         ensemble = ", self-ensemble of 8 flips" if self.self_ensemble else ""
         strength = f", strength {self.strength:g}" if self.strength != 1.0 else ""
         return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}{ensemble}{strength}"
@@ -66,10 +68,17 @@ class Engine:
         return (f"model {self.loaded.name}, {describe_runner(self.choice, self.backend)}, strength "
                 f"{self.strength:g}{ensemble}; {level}; denoised in {seconds:.1f} s")
 
+    def event(self) -> dict:
+        """What runs, for programs (the ``engine`` event): model, precision, device, backend, self-ensemble and
+        strength."""
+        return events.event("engine", model=self.loaded.name, precision=str(self.choice.precision),
+                            device=str(self.choice.device), backend=str(self.backend),
+                            self_ensemble=self.self_ensemble, strength=self.strength)
+
     @property
     def noise_conditioned(self) -> bool:
-        """Whether the network takes the input's noise level as a second channel."""
-        return input_channels(self.run) == 2
+        """Whether the network is told its input's noise level (its runner takes a second channel)."""
+        return noise_conditioned(self.run)
 
     @property
     def per_slice_noise(self) -> bool:
@@ -154,8 +163,10 @@ def blend(original: np.ndarray, denoised: np.ndarray, strength: float) -> np.nda
     return (base + strength * (denoised - base)).astype(np.float32)
 
 
-def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str = "auto", backend: str = "auto",
-                   progress: Progress | None = None, ensemble: bool = False, strength: float = 1.0) -> Engine:
+def prepare_engine(model: str = DEFAULT_MODEL, precision: str = Precision.FP32, device: str = Device.AUTO,
+                   backend: str = Backend.AUTO,
+                   progress: Progress | None = None, ensemble: bool = False, strength: float = 1.0,
+                   choice: Choice | None = None) -> Engine:
     """Load a model and build its runner once, for ``denoise_with`` and ``denoise_many``.
 
     Args:
@@ -166,6 +177,8 @@ def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str
         progress: told what ``auto`` chose and what will run; None reports nothing.
         ensemble: average the 8 flips of every tile (``self_ensemble``), 8x the time for about +0.2 dB.
         strength: 0..1, how much of the network's correction is applied (1: all of it).
+        choice: ``precision`` and ``device`` already resolved by the caller (``resolve_choice``), so they are not
+            resolved again; None resolves them here.
 
     Returns:
         The engine: the loaded model, its runner and how it runs.
@@ -176,14 +189,14 @@ def prepare_engine(model: str = "stresnet", precision: str = "fp32", device: str
     if not 0.0 <= strength <= 1.0:
         raise CTDenoiseError(f"Strength must be between 0 and 1, got {strength}.", "Use e.g. --strength 0.7.")
     progress = progress or Progress()
-    choice = choose_precision(precision, device, model, backend)  # precision 'auto' picks the fastest here
+    choice = choice or choose_precision(precision, device, model, backend)  # 'auto' picks the fastest here
     if choice.note:
         progress.info(choice.note)
     engine_name = pick_backend(choice, backend)
     loaded = load_model(model)
     run = runner_for(loaded, choice, engine_name)
     engine = Engine(loaded, self_ensemble(run) if ensemble else run, choice, engine_name, ensemble, strength)
-    progress.info(f"running {engine.description}")
+    progress.running(engine.description, engine.event())
     return engine
 
 
@@ -214,6 +227,7 @@ class FileResult:
     peak_rss_mb: float | None = None  # of this process so far (Linux), as a bound on memory use
 
     def event(self) -> dict:
+        """The result as a ``file`` event."""
         return events.event("file", input=self.input, output=self.output, status=self.status,
                             error=self.error or None, seconds=round(self.seconds, 3),
                             denoise_seconds=round(self.denoise_seconds, 3), voxels=self.voxels,
@@ -240,8 +254,9 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
                  preview: PreviewRequest | None = None) -> FileResult:
     """Denoise one volume with a prepared engine and write it (int16 HU, same geometry) atomically.
     ``series``: which DICOM series (UID or number) of a folder holding several. ``writer``: writes the denoised
-    volume to ``output_path`` instead of ``write_volume`` (DICOM series output), which then checks that path.
-    ``preview``: a PNG of one slice of input, output and difference, written after the output.
+    volume to ``output_path`` instead of ``write_checked_volume`` (DICOM series output), which then checks that
+    path. The output is checked once, before the input is read. ``preview``: a PNG of one slice of input,
+    output and difference, written after the output.
 
     Args:
         engine: from ``prepare_engine``.
@@ -252,7 +267,7 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
         max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
         halo: tile overlap in voxels; None takes the model's own.
         series: which DICOM series (UID or number) of a folder holding several.
-        writer: writes the denoised volume to ``output_path`` instead of ``write_volume``.
+        writer: writes the denoised volume to ``output_path`` instead of ``write_checked_volume``.
         preview: where to write the preview and which slice it shows (checked before denoising); None: none.
 
     Returns:
@@ -277,7 +292,7 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     denoised = engine.denoise(volume.array, max_tile_voxels, halo, progress.update, levels, noise.grain)
     denoise_seconds = time.perf_counter() - denoise_started
     result = output_volume(volume, to_int16_hu(denoised))
-    (writer or write_volume)(replace(result, metadata=engine.metadata(noise)), output)
+    (writer or write_checked_volume)(replace(result, metadata=engine.metadata(noise)), output)
     if preview is not None:
         caption = f"{Path(input_path).name} -> {output.name}: {engine.caption(noise, denoise_seconds)}"
         progress.info(f"preview: {write_preview(preview, volume, result.array, caption)}")
@@ -285,10 +300,10 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
                       denoise_seconds=denoise_seconds, voxels=int(volume.array.size), peak_rss_mb=peak_rss_mb())
 
 
-def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, model: str = "stresnet",
-                 precision: str = "fp32", device: str = "auto", progress: Progress | None = None,
+def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, model: str = DEFAULT_MODEL,
+                 precision: str = Precision.FP32, device: str = Device.AUTO, progress: Progress | None = None,
                  max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
-                 backend: str = "auto", ensemble: bool = False, strength: float = 1.0) -> Path:
+                 backend: str = Backend.AUTO, ensemble: bool = False, strength: float = 1.0) -> Path:
     """Denoise one volume and write it (int16 HU, same geometry) atomically; the input is only read.
 
     Args:

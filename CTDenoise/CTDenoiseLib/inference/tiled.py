@@ -6,10 +6,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..evaluation.noise_estimate import estimate_noise_std
 from ..hu import HUNormalization
 from ..io.volumes import Volume
-from ..models.noise_channel import channel_value, input_channels
+from ..models.noise_channel import channel_value, input_channels, noise_conditioned
+from ..noise.estimate import estimate_noise_std
 from .metal import clamp_near_metal
 from .tiling import Halo, halo_zyx, plan_tiles
 
@@ -25,7 +25,7 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
 
     A noise-conditioned network (its runner takes 2 channels) gets ``noise_std_hu``, the input's noise level (one
     number, or one per slice: a noise map constant within each slice), times ``noise_level_gain`` as its second
-    channel; where it is not given it is estimated here from ``hu`` (``noise_estimate``, one number).
+    channel; where it is not given it is estimated here from ``hu`` (``noise.estimate``, one number).
 
     A z-upscaling network (``run`` returns f times the slices it is given) yields (Z * f, Y, X); f is read from
     the first tile's output, and voxels left unchanged repeat their input slice f times.
@@ -53,7 +53,7 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
     run = with_spatial_multiple(run)
     halos = halo_zyx(halo)
     levels = None  # the noise channel's value of each (padded) slice, for a noise-conditioned network
-    if input_channels(run) == 2:
+    if noise_conditioned(run):
         level = estimate_noise_std(hu).std_hu if noise_std_hu is None else noise_std_hu
         values = np.asarray(channel_value(level, noise_level_gain), dtype=np.float32).reshape(-1)
         if values.size not in (1, hu.shape[0]):

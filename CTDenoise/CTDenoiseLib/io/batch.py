@@ -80,4 +80,9 @@ class Rank:
         return cls(rank, world)
 
     def share(self, items: list) -> list:
+        """This rank's share: every ``world_size``-th item from its rank on.
+
+        Args:
+            items: the whole batch, in the same order on every rank.
+        """
         return items[self.rank::self.world_size]

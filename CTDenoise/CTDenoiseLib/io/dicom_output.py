@@ -70,10 +70,16 @@ class Derivation:
     weights_sha256: str = ""
 
     def series_description(self, source: str = "") -> str:
+        """The derived series' SeriesDescription, cut to the VR's 64 characters.
+
+        Args:
+            source: the input series' description (kept in brackets), or empty.
+        """
         ours = f"CTDenoise {self.model} {self.precision} strength {self.strength:g}"
         return (f"{ours} ({source})" if source else ours)[:LO_MAX]
 
     def derivation_description(self) -> str:
+        """The DerivationDescription: engine version, model, weights' SHA-256, precision and strength."""
         weights = f", weights SHA-256 {self.weights_sha256[:16]}" if self.weights_sha256 else ""
         return (f"Low-dose CT denoising by CTDenoise {__version__}: model {self.model}{weights}, "
                 f"precision {self.precision}, strength {self.strength:g}")
@@ -88,6 +94,7 @@ class SourceSlice:
 
     @property
     def position(self) -> np.ndarray:
+        """ImagePositionPatient as three floats (mm)."""
         return np.asarray([float(value) for value in self.header.ImagePositionPatient], dtype=np.float64)
 
 

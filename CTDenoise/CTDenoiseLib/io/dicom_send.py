@@ -67,21 +67,28 @@ class SendReport:
 
     @property
     def complete(self) -> bool:
+        """Whether the node stored every file (and there was one)."""
         return self.files > 0 and self.accepted == self.files
 
     def summary(self) -> str:
+        """The report in one line for people."""
         warned = f" ({self.warnings} with a warning status)" if self.warnings else ""
         series = f" of series {', '.join(self.series_uids)}" if self.series_uids else ""
         return (f"{self.node} accepted {self.accepted} of {self.files} instance(s){warned}{series} "
                 f"in {self.seconds:.1f} s")
 
     def incomplete_error(self, hint: str) -> CTDenoiseError:
-        """The one-line error for a series the node did not take completely."""
+        """The one-line error for a series the node did not take completely.
+
+        Args:
+            hint: what the user can do.
+        """
         name, reason = self.refused[0] if self.refused else ("-", "nothing was sent")
         return CTDenoiseError(f"{len(self.refused)} of {self.files} image(s) were not stored by DICOM node "
                               f"{self.node} (first: {name}, {reason}).", hint)
 
     def event(self) -> dict:
+        """The report as a ``send`` event."""
         return events.event("send", node=self.node, files=self.files, accepted=self.accepted,
                             warnings=self.warnings, refused=len(self.refused), series=list(self.series_uids),
                             first_refusal=(": ".join(self.refused[0]) if self.refused else None),

@@ -32,6 +32,11 @@ class SeriesInfo:
     files: tuple[str, ...]
 
     def line(self, number: int) -> str:
+        """The series as the refusal of an ambiguous folder lists it.
+
+        Args:
+            number: its 1-based place in the list (``--series`` takes it).
+        """
         description = f"'{self.description}'" if self.description else "(no description)"
         return f"[{number}] {self.uid} {description} ({len(self.files)} slices)"
 

@@ -30,6 +30,7 @@ class NiftiLayout:
 
     @property
     def expected_bytes(self) -> int:
+        """The bytes a complete file holds (header and voxels), uncompressed."""
         return self.vox_offset + math.prod(self.dims) * self.bitpix // 8
 
 

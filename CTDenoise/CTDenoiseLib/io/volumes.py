@@ -34,11 +34,20 @@ class Volume:
     metadata: tuple[tuple[str, str], ...] = ()  # (key, value) pairs written into the file's header (NRRD keeps them)
 
     def with_array(self, array: np.ndarray) -> "Volume":
+        """The same geometry with another array of the same shape.
+
+        Args:
+            array: the new voxels.
+
+        Raises:
+            ValueError: the shapes differ.
+        """
         if array.shape != self.array.shape:
             raise ValueError(f"shape {array.shape} differs from the volume's {self.array.shape}")
         return replace(self, array=array)
 
     def to_sitk(self) -> sitk.Image:
+        """The volume as a SimpleITK image, its metadata in the header."""
         image = sitk.GetImageFromArray(self.array)
         image.SetSpacing(self.spacing)
         image.SetOrigin(self.origin)
@@ -49,6 +58,11 @@ class Volume:
 
     @classmethod
     def from_sitk(cls, image: sitk.Image) -> "Volume":
+        """A volume of a SimpleITK image's voxels and geometry (no metadata).
+
+        Args:
+            image: a 3D image.
+        """
         return cls(array=sitk.GetArrayFromImage(image), spacing=tuple(image.GetSpacing()),
                    origin=tuple(image.GetOrigin()), direction=tuple(image.GetDirection()))
 
@@ -195,8 +209,23 @@ def verify_written(written: Path, volume: Volume, shown_as: Path) -> None:
 
 def write_volume(volume: Volume, path: str | os.PathLike) -> Path:
     """Write next to the target under a temporary name, check it, then rename: readers never see a partial file
-    and a failed write (a full disk) never replaces a good output."""
-    path = check_output_path(path)
+    and a failed write (a full disk) never replaces a good output.
+
+    Args:
+        volume: what to write.
+        path: the output file, checked first (``check_output_path``).
+    """
+    return write_checked_volume(volume, check_output_path(path))
+
+
+def write_checked_volume(volume: Volume, path: Path) -> Path:
+    """``write_volume`` to a path that ``check_output_path`` has returned, not checked again (``denoise_with``
+    checks its output once, before it reads the input).
+
+    Args:
+        volume: what to write.
+        path: the checked output file.
+    """
     extension = extension_of(path)
     sweep_stale_partials(path)
     handle, temporary = tempfile.mkstemp(prefix=process_partial_prefix(path), suffix=f"{PARTIAL_SUFFIX}{extension}",

@@ -7,13 +7,17 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from ..errors import CTDenoiseError
-from ..vocabulary import Architecture
+from ..vocabulary import Architecture, choices
+from .family import register_families
+from .residual_denoiser import chain_radius
 from .srresnet import SRResNet3D
 from .stresnet import STResNet
 from .stunet import STUNet
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {Architecture.SRRESNET: SRResNet3D, Architecture.STRESNET: STResNet,
-                                             Architecture.STUNET: STUNet}
+# Checked here, at import: each family declares what INT8, teacher training and growing read (family.py).
+ARCHITECTURES: dict[str, type[nn.Module]] = register_families(
+    {Architecture.SRRESNET.value: SRResNet3D, Architecture.STRESNET.value: STResNet, Architecture.STUNET.value: STUNet},
+    choices(Architecture))
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,15 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
+        """The configuration a model card holds.
+
+        Args:
+            data: the card's model entries (``architecture``, ``features``, ``blocks``; ``z_upscale`` and
+                ``noise_input`` optional).
+
+        Raises:
+            CTDenoiseError: an entry is missing or malformed.
+        """
         try:
             return cls(architecture=str(data["architecture"]), features=int(data["features"]),
                        blocks=int(data["blocks"]), z_upscale=int(data.get("z_upscale", 1)),
@@ -36,6 +49,7 @@ class ModelConfig:
                                  "('z_upscale' and 'noise_input' are optional).") from error
 
     def to_dict(self) -> dict:
+        """The configuration as a card holds it (``z_upscale`` 1 and a blind input left out, as older cards)."""
         data = asdict(self)
         if self.z_upscale == 1:
             del data["z_upscale"]  # cards of plain denoisers stay as they were
@@ -61,17 +75,15 @@ def _convolutions(model: nn.Module) -> list[nn.Conv3d]:
 def receptive_field_radius(model: nn.Module) -> tuple[int, int, int]:
     """Voxels (z, y, x) on each side of an output voxel that can influence it.
 
-    A family with strided convolutions says it itself (its ``receptive_field_radius`` method). Otherwise all
-    convolutions are stride 1 and lie on one chain (skips only shorten paths), so the radii add up. For a
-    z-upscaling network the output conv runs on the finer grid, so the sum is an upper bound in input voxels.
+    A registered family says it itself (``DenoiserFamily.receptive_field_radius``); for any other module all
+    convolutions are taken as stride 1 on one chain (``chain_radius``).
+
+    Args:
+        model: a network.
     """
     if hasattr(model, "receptive_field_radius"):
         return tuple(model.receptive_field_radius())  # type: ignore[return-value]
-    radius = [0, 0, 0]
-    for conv in _convolutions(model):
-        for axis in range(3):
-            radius[axis] += (conv.kernel_size[axis] - 1) // 2 * conv.dilation[axis]
-    return tuple(radius)  # type: ignore[return-value]
+    return chain_radius(_convolutions(model))
 
 
 def parameter_count(model: nn.Module) -> int:

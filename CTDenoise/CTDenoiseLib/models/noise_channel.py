@@ -4,7 +4,7 @@ A blind network learns one mapping for every noise level it was trained on: trai
 removes what looks like that noise (thin vessels) from a quiet scan; trained on one level, it under-corrects a
 noisier one. A noise-conditioned network gets the input's noise level as a second channel and can learn to do
 less on quiet scans and more on noisy ones, as non-local means does with its strength tied to the noise. The level
-is the engine's reference-free estimate (``noise_estimate``), in units of ``UNIT_HU``: of the whole volume (the
+is the engine's reference-free estimate (``noise.estimate``), in units of ``UNIT_HU``: of the whole volume (the
 channel is constant), or of each slice (a noise map constant within each slice; exposure control makes the noise
 change along z), as the model card's ``inference.noise_map`` says and as it was trained (the patch's own noise,
 whole or per slice). ``inference.tiled.denoise_hu`` builds the channel for each tile.
@@ -23,8 +23,21 @@ Runner = Callable[[np.ndarray], np.ndarray]
 
 
 def input_channels(run: Runner) -> int:
-    """1 for a blind network's runner, 2 for a noise-conditioned one (image, noise level)."""
+    """1 for a blind network's runner, 2 for a noise-conditioned one (image, noise level).
+
+    Args:
+        run: a runner (its ``input_channels`` attribute; none: 1).
+    """
     return int(getattr(run, "input_channels", 1))
+
+
+def noise_conditioned(run: Runner) -> bool:
+    """Whether the runner's network is told its input's noise level (a second input channel).
+
+    Args:
+        run: a runner.
+    """
+    return input_channels(run) == 2
 
 
 def channel_value(std_hu: float | np.ndarray | None, gain: float = 1.0) -> float | np.ndarray:

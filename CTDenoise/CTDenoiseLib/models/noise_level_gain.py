@@ -4,7 +4,7 @@
 A network trained on simulated noise can under-correct noise of a coarser grain (a soft reconstruction kernel) at
 the level the estimator reports, and is right at the level of fine-grained (sharp-kernel) noise. Telling it a
 multiple of the level makes it work harder. The multiple is either one number, or a table over the noise grain of
-the input (``noise_estimate``: sqrt(1 - neighbour correlation), about 0.6 for soft and 0.9 for sharp kernels),
+the input (``noise.estimate``: sqrt(1 - neighbour correlation), about 0.6 for soft and 0.9 for sharp kernels),
 interpolated linearly and held at its ends. It is chosen after training on validation volumes
 (``ctdenoise battery --tune noise-level-gain``), never on test data.
 """
@@ -26,7 +26,7 @@ class NoiseLevelGain:
     """A gain per noise grain: ``grains`` ascending, one ``gains`` value each; one point is a constant.
 
     Attributes:
-        grains: noise grain values (see ``noise_estimate``) where the gain is given, ascending.
+        grains: noise grain values (see ``noise.estimate``) where the gain is given, ascending.
         gains: the gain at each of them.
     """
 
@@ -35,15 +35,25 @@ class NoiseLevelGain:
 
     @classmethod
     def constant(cls, gain: float) -> "NoiseLevelGain":
+        """One gain for every grain.
+
+        Args:
+            gain: the multiple of the estimated level the network is told.
+        """
         return cls((1.0,), (float(gain),))
 
     @property
     def is_constant(self) -> bool:
+        """Whether every grain gets the same gain (the grain need not be measured)."""
         return len(set(self.gains)) == 1
 
     def for_grain(self, grain: float | None) -> float:
         """The gain for an input of this noise grain; an unknown grain (None, nan) takes the gain at the finest
-        grain of the table (the smallest correction)."""
+        grain of the table (the smallest correction).
+
+        Args:
+            grain: the input's noise grain (``NoiseEstimate.grain``), or None.
+        """
         if self.is_constant:
             return self.gains[0]
         if grain is None or not math.isfinite(grain):
@@ -51,6 +61,7 @@ class NoiseLevelGain:
         return float(np.interp(grain, self.grains, self.gains))
 
     def to_card(self) -> float | dict:
+        """The gain as a card holds it: a number when constant, else ``{"grain": [...], "gain": [...]}``."""
         return self.gains[0] if self.is_constant else {"grain": list(self.grains), "gain": list(self.gains)}
 
 

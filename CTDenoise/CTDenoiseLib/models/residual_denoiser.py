@@ -1,4 +1,4 @@
-"""The EDSR-style residual topology shared by both network families.
+"""The EDSR-style residual topology shared by the network families (``models.DenoiserFamily``).
 
 head conv -> N residual blocks [conv, ReLU, conv] + identity -> body conv + long skip -> output conv,
 and the whole network predicts a correction added to its input (residual learning). The families differ
@@ -25,6 +25,13 @@ ConvFactory = Callable[[int], nn.Module]
 
 
 class ResidualBlock(nn.Module):
+    """``x + conv2(relu(conv1(x)))``.
+
+    Args:
+        make_conv: builds each of the two convolutions.
+        features: their channels.
+    """
+
     def __init__(self, make_conv: ConvFactory, features: int) -> None:
         super().__init__()
         self.conv1 = make_conv(features)
@@ -32,6 +39,11 @@ class ResidualBlock(nn.Module):
         self.conv2 = make_conv(features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's output.
+
+        Args:
+            x: features (N, F, Z, Y, X).
+        """
         return x + self.conv2(self.relu(self.conv1(x)))
 
 
@@ -42,9 +54,36 @@ def shuffle_z(x: torch.Tensor, factor: int) -> torch.Tensor:
     return x.reshape(n, channels // factor, depth * factor, height, width)
 
 
+def chain_radius(convolutions: list[nn.Conv3d]) -> tuple[int, int, int]:
+    """Voxels (z, y, x) an output voxel reaches through stride-1 convolutions on one chain (skips only shorten
+    paths), so the radii add up. For a z-upscaling network the output conv runs on the finer grid, so the sum is an
+    upper bound in input voxels.
+
+    Args:
+        convolutions: the chain's convolutions.
+    """
+    radius = [0, 0, 0]
+    for conv in convolutions:
+        for axis in range(3):
+            radius[axis] += (conv.kernel_size[axis] - 1) // 2 * conv.dilation[axis]
+    return radius[0], radius[1], radius[2]
+
+
 class ResidualDenoiser(nn.Module):
     """Maps a normalised CT volume ``(N, 1, Z, Y, X)`` (``(N, 2, Z, Y, X)`` with its noise level when
-    ``noise_input``) to its denoised version ``(N, 1, Z * z_upscale, Y, X)``."""
+    ``noise_input``) to its denoised version ``(N, 1, Z * z_upscale, Y, X)``; a ``models.DenoiserFamily``.
+
+    Args:
+        make_conv: builds the feature-to-feature convolution of the blocks and the body (the family's choice).
+        features: channels of every feature convolution.
+        blocks: residual blocks.
+        z_upscale: output slices per input slice.
+        noise_input: take the noise level as a second input channel.
+    """
+
+    fp32_modules: tuple[str, ...] = ("head", "tail")  # INT8 keeps the single-channel input and output convolutions
+    grows_from: tuple[str, ...] = ()  # other families whose networks grow into this one (its own always does)
+    spatial_multiple = 1  # any in-plane tile size
 
     def __init__(self, make_conv: ConvFactory, features: int, blocks: int, z_upscale: int = 1,
                  noise_input: bool = False) -> None:
@@ -66,15 +105,33 @@ class ResidualDenoiser(nn.Module):
         nn.init.zeros_(self.tail.bias)
 
     def trunk(self, features: torch.Tensor) -> torch.Tensor:
-        """The residual blocks between head and body (a family with more than a chain of blocks overrides it)."""
+        """The residual blocks between head and body (a family with more than a chain of blocks overrides it).
+
+        Args:
+            features: the head's output.
+        """
         return self.blocks(features)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The features the tail reads: the head's output plus the body's correction (long skip)."""
+        """The features the tail reads: the head's output plus the body's correction (long skip).
+
+        Args:
+            x: normalised volumes (N, input channels, Z, Y, X).
+        """
         features = self.head(x)
         return features + self.body(self.trunk(features))
 
+    def receptive_field_radius(self) -> tuple[int, int, int]:
+        """Voxels (z, y, x) on each side of an output voxel that can influence it: every convolution is stride 1
+        on one chain (``chain_radius``)."""
+        return chain_radius([module for module in self.modules() if isinstance(module, nn.Conv3d)])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The denoised volumes (N, 1, Z * z_upscale, Y, X).
+
+        Args:
+            x: normalised volumes (N, input channels, Z, Y, X).
+        """
         image = x[:, :1] if self.input_channels > 1 else x
         features = self.features(x)
         if self.z_upscale == 1:

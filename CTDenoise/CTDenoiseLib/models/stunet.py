@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..vocabulary import Architecture
 from .residual_denoiser import ResidualDenoiser
 from .stresnet import SpatioTemporalConv
 
@@ -41,6 +42,11 @@ class InPlaneBlock(nn.Module):
         self.conv2 = in_plane_conv(features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's output.
+
+        Args:
+            x: features (N, F, Z, Y, X).
+        """
         return x + self.conv2(self.relu(self.conv1(x)))
 
 
@@ -67,6 +73,11 @@ class CoarseBranch(nn.Module):
         nn.init.zeros_(self.up1.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The branch's correction of the trunk's features (same shape).
+
+        Args:
+            x: the trunk's features (N, F, Z, Y, X), in-plane sides multiples of 4.
+        """
         half = self.encode1(self.down1(x))
         quarter = self.middle(self.down2(half))
         return self.up1(self.decode1(half + self.up2(quarter)))
@@ -77,7 +88,8 @@ class STUNet(ResidualDenoiser):
     first ``blocks // 2`` blocks. Same input/output contract as the other families (``ResidualDenoiser``)."""
 
     spatial_multiple = 4  # in-plane sides must divide by 4 (two 2x downsamplings); forward pads otherwise
-    grows_from = ("stresnet",)  # its trunk is an STResNet's: one grows into it computing what it computed
+    # its trunk is an STResNet's: a trained STResNet grows into it computing what it computed
+    grows_from = (Architecture.STRESNET.value,)
 
     def __init__(self, features: int, blocks: int, z_upscale: int = 1, noise_input: bool = False) -> None:
         if z_upscale != 1:
@@ -87,11 +99,22 @@ class STUNet(ResidualDenoiser):
         self.coarse = CoarseBranch(features)
 
     def trunk(self, features: torch.Tensor) -> torch.Tensor:
+        """The first half of the blocks, the coarse branch's correction added, then the second half.
+
+        Args:
+            features: the head's output.
+        """
         features = self.blocks[: self.split](features)
         features = features + self.coarse(features)
         return self.blocks[self.split:](features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The denoised volumes; in-plane sides that are not multiples of ``spatial_multiple`` are padded
+        (edge values) and the output cropped back.
+
+        Args:
+            x: normalised volumes (N, input channels, Z, Y, X).
+        """
         height, width = x.shape[-2:]
         pad_y, pad_x = -height % self.spatial_multiple, -width % self.spatial_multiple
         if pad_y or pad_x:  # eager only: the engine's runners are given padded tiles (inference.tiled)

@@ -67,6 +67,7 @@ class Agreement:
     ccc_consistent: bool
 
     def to_dict(self) -> dict:
+        """The agreement as the report records it."""
         return asdict(self)
 
 

@@ -25,6 +25,7 @@ from ..io.label_masks import read_mask
 from ..io.volumes import Volume, read_volume
 from ..progress import Progress
 from ..simulation.low_dose import DoseSimulation, simulate_volume
+from ..vocabulary import Precision
 from .features import PARAMS_FILE, enabled_features, extract, make_extractor
 from .stats import ALPHA, CCC_THRESHOLD, SAMPLE_SIZE_NOTE, agreement, consistency_counts
 
@@ -76,7 +77,7 @@ def crop(volume: Volume, box: tuple[slice, ...]) -> Volume:
 def _engines(models: list[str]) -> dict[str, Engine]:
     from ..inference.pipeline import prepare_engine
 
-    return {name: prepare_engine(name, "fp32") for name in models}
+    return {name: prepare_engine(name, Precision.FP32) for name in models}
 
 
 def run_study(cases: list[StudyCase], models: list[str], realisations: int, simulation: DoseSimulation,

@@ -106,7 +106,11 @@ class TorchRunner:
         self.spatial_multiple = int(getattr(module, "spatial_multiple", 1))
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
-        """(Z, Y, X) normalised tile, or (C, Z, Y, X) with a noise-level channel -> (Z', Y, X)."""
+        """The network's output for one tile, as float32 (Z', Y, X).
+
+        Args:
+            tile: a normalised (Z, Y, X) tile, or (C, Z, Y, X) with a noise-level channel.
+        """
         with torch.inference_mode():
             batch = torch.from_numpy(np.ascontiguousarray(as_batch(tile))).to(self.device, self.dtype)
             return self.module(batch)[0, 0].float().cpu().numpy()

@@ -181,6 +181,11 @@ class OpenVINORunner:
         return compiled
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
+        """The network's output for one tile (compiled once per tile shape).
+
+        Args:
+            tile: a normalised (Z, Y, X) tile, or (C, Z, Y, X) with a noise-level channel.
+        """
         batch = np.ascontiguousarray(as_batch(tile), dtype=np.float32)
         compiled = self._compiled_for(batch.shape)
         return np.asarray(compiled(batch)[0])[0, 0]

@@ -22,21 +22,21 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import CTDenoiseError
-from ..evaluation.noise_estimate import estimate_noise_std
 from ..hu import HUNormalization, check_ct_values
 from ..io.volumes import read_volume
 from ..models.files import LoadedModel
 from ..models.noise_channel import as_batch, channel_value
 from ..models.noise_level_gain import NoiseLevelGain
 from ..models.registry import register_model
+from ..noise.estimate import estimate_noise_std
 from ..simulation.low_dose import DoseSimulation, simulate_volume
 from .int8_artefact import INT8_KEYS
 from .openvino_backend import convert_module, import_openvino, ir_checksums, write_ir
 
 QUANTIZE_HINT = 'Install the quantization tools with: pip install "ctdenoise[quantize]"'
-# Node names of the traced ResidualDenoiser: head and tail convolutions, and the top-level residual additions
-# (long skip, and input + correction, whose input would otherwise be quantized to 16 HU steps).
-FP32_SCOPES = (r".*__module\.head/.*", r".*__module\.tail/.*", r"^aten::add/.*")
+# Node names of the traced network: the top-level residual additions (long skip, and input + correction, whose input
+# would otherwise be quantized to 16 HU steps); the family's ``fp32_modules`` add theirs (``fp32_scopes``).
+TOP_LEVEL_ADDITIONS = r"^aten::add/.*"
 PATCHES_PER_SLAB = 16  # only the slabs patches come from are simulated (about 1.3 s per 512x512 slice)
 
 
@@ -116,9 +116,19 @@ def quantize_openvino(loaded: LoadedModel, patches: list[np.ndarray]) -> object:
     model.reshape({model.inputs[0]: ov.PartialShape(list(patches[0].shape))})
     quantized = nncf.quantize(model, nncf.Dataset(patches), subset_size=len(patches),
                               preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True,
-                              ignored_scope=nncf.IgnoredScope(patterns=list(FP32_SCOPES), validate=False))
+                              ignored_scope=nncf.IgnoredScope(patterns=fp32_scopes(loaded.module), validate=False))
     check_input_stays_fp32(quantized)
     return quantized
+
+
+def fp32_scopes(module: object) -> list[str]:
+    """The node-name patterns NNCF leaves in FP32: the family's ``fp32_modules`` (``models.DenoiserFamily``; the
+    head and tail convolutions of ``ResidualDenoiser``) and the top-level residual additions.
+
+    Args:
+        module: the network being quantized.
+    """
+    return [rf".*__module\.{name}/.*" for name in module.fp32_modules] + [TOP_LEVEL_ADDITIONS]  # type: ignore
 
 
 def check_input_stays_fp32(model: object) -> None:
@@ -128,7 +138,7 @@ def check_input_stays_fp32(model: object) -> None:
                        and op.input(0).get_source_output().get_node().get_type_name() == "Parameter"]
     if quantized_input:
         raise CTDenoiseError(f"Quantization would round the CT input itself ({', '.join(quantized_input)}).",
-                             "The network's layer names changed; update FP32_SCOPES in quantization.py.")
+                             "The network's layer names changed; update its family's fp32_modules (models/family.py).")
 
 
 def quantize_registered(loaded: LoadedModel, calibration: Sequence[str | Path], settings: CalibrationSettings,
@@ -148,7 +158,8 @@ def quantize_registered(loaded: LoadedModel, calibration: Sequence[str | Path], 
     info = {"format": "ctdenoise-int8/1", "model": loaded.name, "weights_sha256": loaded.entry.weights.sha256,
             "backend": "openvino", "openvino": import_openvino().__version__, "nncf": nncf.__version__,
             "scheme": "post-training static; weights per output channel (symmetric INT8), activations per tensor; "
-                      "head and tail convolutions and the top-level residual additions FP32",
+                      f"{' and '.join(loaded.module.fp32_modules)} convolutions and the top-level residual additions "
+                      "FP32",
             "calibration": {**asdict(settings), "volumes": [Path(path).name for path in calibration],
                             "patches_used": len(patches),
                             **({"noise_level_gain": loaded.noise_level_gain.to_card()} if channels == 2 else {})},

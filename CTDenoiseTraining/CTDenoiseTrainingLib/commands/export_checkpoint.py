@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from ..config import ON_OFF_AUTO
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -17,7 +18,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--step", type=int, required=True, help="the checkpoint's step (a kept one)")
     parser.add_argument("--export-dir", type=Path, required=True, help="model folder to register it in")
     parser.add_argument("--name", help="registered name (default: the run's --name)")
-    parser.add_argument("--int8", choices=("auto", "on", "off"), default="auto",
+    parser.add_argument("--int8", choices=ON_OFF_AUTO, default="auto",
                         help="the INT8 artefact (default auto)")
     parser.add_argument("--reason", default="", help="why this step, recorded in the card")
     parser.set_defaults(handler=run)
@@ -25,6 +26,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from CTDenoiseLib.errors import CTDenoiseError
+    from CTDenoiseLib.events import emit, event
 
     from ..export_checkpoint import export_checkpoint
 
@@ -32,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
         result = export_checkpoint(args.run_dir, args.step, args.export_dir, args.name, args.int8, args.reason)
     except ValueError as error:
         raise CTDenoiseError(f"{error}.") from error
-    print(json.dumps({"event": "exported", **result}), flush=True)
+    emit(event("exported", **result))
     return 0

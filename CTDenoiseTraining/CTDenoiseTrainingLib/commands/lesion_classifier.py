@@ -4,7 +4,6 @@ report its accuracy on held-out patches (``lesion_classifier_fit.py``)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -27,10 +26,11 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from CTDenoiseLib.errors import CTDenoiseError
+    from CTDenoiseLib.events import emit, event
     from CTDenoiseLib.models.registry import sha256_of
 
-    from ..lesion_classifier_fit import LIDC_FOLDER, PHANTOM_FOLDER, classifier_card, fit_lesion_classifier
-    from ..lesion_patches import save_classifier
+    from ..recipes.lesion_classifier_fit import LIDC_FOLDER, PHANTOM_FOLDER, classifier_card, fit_lesion_classifier
+    from ..recipes.lesion_patches import save_classifier
 
     missing = [str(args.data / f) for f in (LIDC_FOLDER, PHANTOM_FOLDER) if not (args.data / f).is_dir()]
     if missing:
@@ -47,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
         interval = f"{s.accuracy:.3f} ({s.accuracy_interval[0]:.3f}-{s.accuracy_interval[1]:.3f})"
         print(f"{s.source:32s} {s.patches:7d} {s.present:7d} {interval:>22s} {s.balanced_accuracy:8.3f} "
               f"{s.auc:6.3f} {s.majority_rate:8.3f}")
-    print(json.dumps({"event": "lesion-classifier", "weights": str(weights), "sha256": sha256_of(weights),
-                      "held_out": [asdict(s) for s in scores]}), flush=True)
+    emit(event("lesion-classifier", weights=str(weights), sha256=sha256_of(weights),
+               held_out=[asdict(s) for s in scores]))
     return 0

@@ -8,10 +8,11 @@ Run it under ``torchrun --nproc_per_node N -m CTDenoiseLib train ...`` for distr
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
+
+from CTDenoiseLib.events import emit, event
 
 from ..config import TrainConfig, read_config_file
 from ..config_options import add_config_arguments
@@ -54,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         raise CTDenoiseError(f"Invalid training setup: {error}.") from error
     if "stopped_at" in result:
-        print(json.dumps({"event": "stopped", "step": result["stopped_at"], "seconds": result["seconds"]}))
+        emit(event("stopped", step=result["stopped_at"], seconds=result["seconds"]))
     elif "halo" in result:  # rank 0
-        print(json.dumps({"event": "trained", **{key: result[key] for key in ("best", "halo", "seconds", "last_step")},
-                          **({"exported": result["exported"]} if "exported" in result else {})}))
+        emit(event("trained", **{key: result[key] for key in ("best", "halo", "seconds", "last_step")},
+                   **({"exported": result["exported"]} if "exported" in result else {})))
     return 0

@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 
-from CTDenoiseLib.vocabulary import Device, choices
+from CTDenoiseLib.vocabulary import DEFAULT_ARCHITECTURE, Architecture, Device, choices
+
+# The network and the work each step does, as data: (option, default, help).
+SIZES = (("--features", 64, "default 64 (the authors' configuration)"), ("--blocks", 9, "default 9"),
+         ("--z-upscale", 1, None), ("--batch", 2, None), ("--steps", 5, "timed steps per precision (default 5)"),
+         ("--warmup", 2, None), ("--threads", 0, None))
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
+    """Register ``ctdenoise train-benchmark``.
+
+    Args:
+        subcommands: the command line's sub-command parsers.
+    """
     parser = subcommands.add_parser(
         "train-benchmark", help="measure training throughput and the mixed-precision speed-up",
         description="Train a network for a few steps on random patches and print voxels per second per rank for "
                     "FP32 and for mixed precision (FP16 + grad scaling on CUDA, BF16 on the CPU). Runs under "
                     "torchrun too (DDP, one line per rank).")
-    parser.add_argument("--architecture", choices=("srresnet", "stresnet"), default="stresnet")
-    parser.add_argument("--features", type=int, default=64, help="default 64 (the authors' configuration)")
-    parser.add_argument("--blocks", type=int, default=9, help="default 9")
-    parser.add_argument("--z-upscale", type=int, default=1)
+    parser.add_argument("--architecture", choices=choices(Architecture), default=DEFAULT_ARCHITECTURE)
+    for flag, default, help_text in SIZES:
+        parser.add_argument(flag, type=int, default=default, help=help_text)
     parser.add_argument("--patch", type=int, nargs=3, default=(32, 64, 64), metavar=("Z", "Y", "X"))
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per precision (default 5)")
-    parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", choices=choices(Device), default=Device.AUTO.value)
     parser.add_argument("--precision", nargs="+", choices=("fp32", "amp", "fp16", "bf16"), default=["fp32", "amp"])
-    parser.add_argument("--threads", type=int, default=0)
     parser.set_defaults(handler=run)
 
 
@@ -33,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from CTDenoiseLib.errors import CTDenoiseError
+    from CTDenoiseLib.events import emit, event
     from CTDenoiseLib.models import ModelConfig
     from CTDenoiseTrainingLib.benchmark import run_benchmark
 
@@ -47,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
     hardware = (torch.cuda.get_device_name() if rows and rows[0]["device"].startswith("cuda")
                 else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
     for row in rows:
-        print(json.dumps({"event": "train-benchmark", "architecture": args.architecture, "features": args.features,
-                          "blocks": args.blocks, "patch": list(args.patch), "batch": args.batch, **row,
-                          "hardware": hardware, "torch": torch.__version__}), flush=True)
+        emit(event("train-benchmark", architecture=args.architecture, features=args.features, blocks=args.blocks,
+                   patch=list(args.patch), batch=args.batch, **row, hardware=hardware, torch=torch.__version__))
     return 0

@@ -28,6 +28,11 @@ class PatchDiscriminator3D(nn.Module):
             nn.Conv3d(4 * f, 1, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One score per overlapping patch.
+
+        Args:
+            x: normalised patches (N, 1, Z, Y, X).
+        """
         return self.layers(x - 1.0)  # normalised CT: water at 1, so soft tissue is centred
 
 
@@ -50,7 +55,9 @@ class CycleNetworks(nn.Module):
         self.d_normal = PatchDiscriminator3D(discriminator_features)
 
     def generator_parameters(self) -> list[nn.Parameter]:
+        """Both generators' parameters (the first Adam group)."""
         return [*self.g.parameters(), *self.f.parameters()]
 
     def discriminator_parameters(self) -> list[nn.Parameter]:
+        """Both discriminators' parameters (the second Adam group)."""
         return [*self.d_low.parameters(), *self.d_normal.parameters()]

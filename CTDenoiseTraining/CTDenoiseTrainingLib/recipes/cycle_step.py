@@ -22,6 +22,7 @@ from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.models.noise_channel import UNIT_HU
 
 from ..distributed import Context
+from ..optimisation import autocast, descend
 from .collective import average_gradients
 from .cycle_networks import CycleNetworks
 from .feature_space import FeatureSpace, perceptual_distance
@@ -29,6 +30,8 @@ from .feature_space import FeatureSpace, perceptual_distance
 
 @dataclass(frozen=True)
 class CycleWeights:
+    """Weights of the generators' loss terms (the configuration's ``*_weight`` keys)."""
+
     adversarial: float
     cycle: float
     identity: float
@@ -69,8 +72,6 @@ def cycle_step(nets: CycleNetworks, low: torch.Tensor, normal: torch.Tensor, wei
         amp: the autocast mode.
         context: the distributed context (gradients are averaged over ranks).
     """
-    from ..train import autocast
-
     device = context.device
     conditioned = low.shape[1] == 2
     low_image, normal_image = low[:, :1], normal[:, :1]  # the whole patch when there is no level channel
@@ -91,11 +92,7 @@ def cycle_step(nets: CycleNetworks, low: torch.Tensor, normal: torch.Tensor, wei
                       + perceptual_distance(space, cycled_normal.float(), normal_image))
     generator_loss = (weights.adversarial * adversarial + weights.cycle * cycle + weights.identity * identity
                       + weights.perceptual * perceptual)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(generator_loss).backward()
-    average_gradients(context, nets.generator_parameters())
-    scaler.step(optimizer)
-    scaler.update()
+    descend(generator_loss, optimizer, scaler, lambda: average_gradients(context, nets.generator_parameters()))
 
     for network in discriminators:
         network.requires_grad_(True)
@@ -106,11 +103,8 @@ def cycle_step(nets: CycleNetworks, low: torch.Tensor, normal: torch.Tensor, wei
     half = low.shape[0]
     discriminator_loss = 0.5 * (_least_squares(scores_normal[:half], 1.0) + _least_squares(scores_normal[half:], 0.0)
                                 + _least_squares(scores_low[:half], 1.0) + _least_squares(scores_low[half:], 0.0))
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(discriminator_loss).backward()
-    average_gradients(context, nets.discriminator_parameters())
-    scaler.step(optimizer)
-    scaler.update()
+    descend(discriminator_loss, optimizer, scaler,
+            lambda: average_gradients(context, nets.discriminator_parameters()))
     return {name: value.detach() for name, value in (
         ("generator", generator_loss), ("discriminator", discriminator_loss), ("adversarial", adversarial),
         ("cycle", cycle), ("identity", identity), ("perceptual", perceptual))}

@@ -30,7 +30,12 @@ class DivergenceWatch:
     events: list[dict] = field(default_factory=list)
 
     def losses(self, step: int, terms: dict[str, float]) -> str | None:
-        """A reason to stop at once (non-finite losses), else None."""
+        """A reason to stop at once (non-finite losses), else None.
+
+        Args:
+            step: the step taken.
+            terms: its loss terms.
+        """
         bad = [name for name, value in terms.items() if not math.isfinite(value)]
         if bad:
             self.events.append({"step": step, "event": "non-finite loss", "terms": bad})
@@ -70,7 +75,13 @@ class DivergenceWatch:
         return warnings, bool(self.patience) and self.in_a_row >= self.patience
 
     def state(self) -> dict:
+        """What checkpoints and the card hold of the watch."""
         return {"in_a_row": self.in_a_row, "events": self.events}
 
     def restore(self, state: dict) -> None:
+        """Continue from a checkpoint's watch.
+
+        Args:
+            state: what ``state`` returned.
+        """
         self.in_a_row, self.events = int(state.get("in_a_row", 0)), list(state.get("events", []))

@@ -31,6 +31,11 @@ class FeatureSpace(nn.Module):
         self.network, self.kind, self.layers = network.eval().requires_grad_(False), kind, list(layers)
 
     def forward(self, volume: torch.Tensor) -> list[torch.Tensor]:
+        """The features of each layer.
+
+        Args:
+            volume: normalised volumes (N, 1, Z, Y, X).
+        """
         if self.kind == "vgg":
             x = (PerceptualLoss._slices(volume) - self.network.mean) / self.network.std
             x = x.expand(-1, 3, -1, -1)
@@ -45,6 +50,7 @@ class FeatureSpace(nn.Module):
         return [found[name] for name in self.layers]
 
     def describe(self) -> dict:
+        """What the card records of the feature space."""
         if self.kind == "vgg":
             return {"network": "VGG-16 ImageNet (user-supplied weights)", "layers": list(VGG_LAYERS.values())}
         return {"network": "teacher encoder (same architecture, trained normal dose -> normal dose)",

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config_options import RECIPES, option
+from . import ACTIVATION_MAP, NAMES, PLAIN, TEACHER_STUDENT, UNPAIRED
+from .activation_map_options import VARIANTS
+from .activation_map_options import ActivationMapOptions as RecipeOptions
 
 FEATURE_NETWORKS = ("teacher", "vgg")
 
@@ -60,23 +63,21 @@ class UnpairedOptions:
 
 @dataclass
 class ActivationMapOptions:
-    # Han & Baek 2022; the recipe's own options are activation_map_recipe.ActivationMapOptions (these, unprefixed)
+    # Han & Baek 2022; the recipe's own options are activation_map_options.ActivationMapOptions (these, unprefixed)
     lesion_classifier: str = option("", group=RECIPES, metavar="SAFETENSORS",
                                     help="activation-map: the lesion classifier's weights "
                                          "(lesion_patches.save_classifier)")
     lesion_classifier_features: int = option(16, group=RECIPES,
                                              help="activation-map: width of that classifier (16)")
-    activation_map_variant: str = option("multiply", group=RECIPES, choices=("multiply", "weight"),
+    activation_map_variant: str = option("multiply", group=RECIPES, choices=VARIANTS,
                                          help="activation-map: multiply (the paper's: low and normal dose x map, "
                                               "default) or weight (per-voxel L1 weighted by floor + (1 - floor) x "
                                               "map)")
     activation_map_floor: float = option(0.1, group=RECIPES,
                                          help="activation-map, weight variant: loss weight where the map is 0 (0.1)")
 
-    def activation_map_options(self):
-        """The recipe's own options (activation_map_recipe.ActivationMapOptions) from these keys."""
-        from ..activation_map_recipe import ActivationMapOptions as RecipeOptions
-
+    def activation_map_options(self) -> RecipeOptions:
+        """The recipe's own options (activation_map_options.ActivationMapOptions) from these keys."""
         return RecipeOptions(classifier=self.lesion_classifier, variant=self.activation_map_variant,
                              floor=self.activation_map_floor, classifier_features=self.lesion_classifier_features)
 
@@ -104,11 +105,9 @@ def activation_map_problems(config) -> list[str]:
 
 def recipe_problems(config) -> list[str]:
     """What is wrong with the recipe keys of a ``TrainConfig`` (empty when nothing is)."""
-    from . import ACTIVATION_MAP, PLAIN, TEACHER_STUDENT, UNPAIRED
-
     problems = []
-    if config.recipe not in (PLAIN, TEACHER_STUDENT, UNPAIRED, ACTIVATION_MAP):
-        problems.append(f"recipe must be one of {PLAIN}, {TEACHER_STUDENT}, {UNPAIRED}, {ACTIVATION_MAP}")
+    if config.recipe not in NAMES:
+        problems.append(f"recipe must be one of {', '.join(NAMES)}")
     if config.feature_network not in FEATURE_NETWORKS:
         problems.append(f"feature_network must be one of {', '.join(FEATURE_NETWORKS)}")
     if config.recipe in (TEACHER_STUDENT, UNPAIRED):
@@ -144,5 +143,5 @@ RECIPE_MUST_MATCH = ("recipe", "teacher_steps", "teacher_weights", "consistency_
 
 def recipe_differences(saved: dict, current: dict, defaults: dict) -> list[str]:
     """Recipe keys whose value differs between a checkpoint's configuration and this run's."""
-    keys = RECIPE_MUST_MATCH if current.get("recipe", "plain") != "plain" else ("recipe",)
+    keys = RECIPE_MUST_MATCH if current.get("recipe", PLAIN) != PLAIN else ("recipe",)
     return [key for key in keys if saved.get(key, defaults.get(key)) != current.get(key)]

@@ -3,7 +3,8 @@ that its intermediate features describe clean anatomy (Fu et al. 2021, TSC-Net).
 
 The residual denoisers add their input to the output; normal -> normal through that skip is the identity from
 step 0 (the output convolution starts at zero), the loss is zero and nothing would be learned. The teacher is
-therefore trained with the input skip removed (``output = tail(features)``): its features must carry the whole
+therefore trained with the input skip removed (``output = tail(features(x))``, what the family declares:
+``models.DenoiserFamily``): its features must carry the whole
 image. Its batches are the normal-dose patches of the training cases, drawn from (seed, rank, TEACHER_STEPS +
 step) so they are reproducible and never the student's. Saved as ``RUN_DIR/teacher.safetensors``; its SHA-256
 goes into checkpoints (a resumed run reuses it, checked) and into the model card.
@@ -32,15 +33,14 @@ TEACHER_FILE = "teacher.safetensors"
 
 
 def reconstruct_without_skip(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The residual denoiser's forward without the final ``input +`` (z_upscale 1).
+    """The residual denoiser's forward without the final ``input +`` (z_upscale 1): its ``features`` (every
+    module of the family, STUNet's coarse branch included) through its ``tail``.
 
     Args:
-        model: a ``ResidualDenoiser`` (SRResNet-3D or STResNet).
+        model: a network of a registered family (``models.DenoiserFamily``).
         x: normalised volumes (N, 1, Z, Y, X).
     """
-    features = model.head(x)
-    features = features + model.body(model.blocks(features))
-    return model.tail(features)
+    return model.tail(model.features(x))
 
 
 def build_teacher(model_config: ModelConfig, seed: int) -> nn.Module:

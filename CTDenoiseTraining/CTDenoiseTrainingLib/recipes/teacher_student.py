@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..distributed import Context
+from ..optimisation import autocast, descend
 from ..patches import PatchBatches
 from .feature_space import FeatureSpace, contrastive_loss, make_feature_space
 from .feature_taps import check_layers, tapped
@@ -28,7 +29,7 @@ from .teacher import obtain_teacher
 
 
 class TeacherStudent:
-    """The recipe's step, checkpoint state and card entry.
+    """The recipe's own step (``paired.PairedStep``), checkpoint state and card entry.
 
     Args:
         student: the (inner) network being trained; its features are read with hooks.
@@ -50,9 +51,12 @@ class TeacherStudent:
     def step(self, network: torch.nn.Module, low: torch.Tensor, normal: torch.Tensor, loss_function: Callable,
              optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, amp: str,
              device: torch.device) -> torch.Tensor:
-        """One optimisation step (the signature of ``train.optimisation_step``); returns the total loss."""
-        from ..train import autocast
+        """One optimisation step of the student; returns the total loss.
 
+        Args:
+            network, low, normal, loss_function, optimizer, scaler, amp, device: as ``paired.PairedStep.step``
+                (``network`` is the student; ``normal`` is also what the teacher reads).
+        """
         with torch.no_grad():
             with tapped(self.teacher, self.layers) as teacher_features:
                 self.teacher(normal)
@@ -69,10 +73,7 @@ class TeacherStudent:
             contrastive = contrastive_loss(self.space, prediction.float(), normal, low[:, :1])  # image channel
             loss = loss + self.contrastive_weight * contrastive
             terms["contrastive"] = contrastive
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        descend(loss, optimizer, scaler)
         for name, value in terms.items():
             self.sums[name] = self.sums.get(name, 0.0) + float(value.detach())
         self.count += 1
@@ -85,11 +86,16 @@ class TeacherStudent:
         return means
 
     def checkpoint_state(self) -> dict:
+        """The teacher's SHA-256 (checked on resume) and the running sums of the loss terms."""
         return {"recipe": {"teacher_sha256": self.teacher_card["sha256"], "sums": self.sums, "count": self.count}}
 
     def check_resumed(self, saved: dict | None) -> None:
         """Refuse to continue a run with another teacher than the one it trained against; restore the running
-        sums of the loss terms."""
+        sums of the loss terms.
+
+        Args:
+            saved: the checkpoint's ``recipe`` entry.
+        """
         if not saved:
             raise ValueError("cannot resume: the checkpoint holds no teacher-student state")
         if saved.get("teacher_sha256") != self.teacher_card["sha256"]:
@@ -98,6 +104,7 @@ class TeacherStudent:
         self.sums, self.count = dict(saved.get("sums", {})), int(saved.get("count", 0))
 
     def card(self) -> dict:
+        """What the model card records about the recipe."""
         return {"name": "teacher-student", "teacher": self.teacher_card, "consistency_layers": self.layers,
                 "consistency_weight": self.consistency_weight, "contrastive_weight": self.contrastive_weight,
                 "contrastive_ratio": "d+ / (d+ + d-), L1 distances" if self.space is not None else None,
@@ -107,7 +114,8 @@ class TeacherStudent:
 
 def make_teacher_student(config, model: torch.nn.Module, dataset: PatchBatches, context: Context, run_dir: Path,
                          reuse_teacher: bool, log: Callable[[str], None]) -> TeacherStudent:
-    """Build (train or load) the teacher and the feature space for a ``teacher-student`` run.
+    """Build (train or load) the teacher and the feature space for a ``teacher-student`` run (a
+    ``paired.PairedStepMaker``).
 
     Args:
         config: the run's ``TrainConfig``.

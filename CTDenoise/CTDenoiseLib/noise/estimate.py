@@ -55,6 +55,8 @@ class NoiseEstimate:
     map_hu: tuple[float, float] | None = None  # (lowest, highest) slice of a per-slice noise map, where one is used
 
     def event(self) -> dict:
+        """The estimate as a ``noise`` event (HU to 0.1, grain to 0.001; null where unknown; the range of a per-slice
+        map where one was told)."""
         extra = {"map_hu": [round(value, 1) for value in self.map_hu]} if self.map_hu else {}
         return events.event("noise", std_hu=None if np.isnan(self.std_hu) else round(self.std_hu, 1),
                             method=self.method, grain=None if np.isnan(self.grain) else round(self.grain, 3), **extra)

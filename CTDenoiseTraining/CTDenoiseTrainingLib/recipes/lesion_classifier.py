@@ -40,11 +40,19 @@ class LesionCNN(nn.Module):
         self.classifier = nn.Linear(2 * features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1, H, W) classifier input -> (N,) logits."""
+        """(N, 1, H, W) classifier input -> (N,) logits.
+
+        Args:
+            x: patches as ``to_input`` makes them.
+        """
         return self.classifier(self.features(x).mean(dim=(2, 3))).squeeze(1)
 
     def cam(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1, H, W) input -> (N, 1, H, W) class activation maps in [0, 1] (all zero where nothing fires)."""
+        """(N, 1, H, W) input -> (N, 1, H, W) class activation maps in [0, 1] (all zero where nothing fires).
+
+        Args:
+            x: patches as ``to_input`` makes them.
+        """
         maps = self.features(x)
         weighted = torch.einsum("nchw,c->nhw", maps, self.classifier.weight[0]).unsqueeze(1)
         weighted = F.interpolate(F.relu(weighted), size=x.shape[-2:], mode="bilinear", align_corners=False)
