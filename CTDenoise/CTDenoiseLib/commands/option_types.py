@@ -15,6 +15,8 @@ POSITIVE = (0.0, math.inf, False)
 NON_NEGATIVE = (0.0, math.inf, True)
 DOSE = (0.0, 1.0, False)
 STRENGTH = (0.0, 1.0, True)  # blend of input (0) and network output (1)
+SEED = (0, 2**63 - 1, True)  # what the random generators (numpy, torch) take
+SEND_TIMEOUT = (0.0, 86_400.0, False)  # seconds; a day bounds what the network calls accept
 
 
 def bounded(kind: type, limits: tuple[float, float, bool], why: str = "") -> Callable[[str], float | int]:

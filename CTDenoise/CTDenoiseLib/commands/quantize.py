@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..events import emit, event
+from .option_types import SEED, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -20,7 +21,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dose", type=float, default=0.1, help="simulated dose fraction of the calibration input")
     parser.add_argument("--patches", type=int, default=128, help="calibration patches (default 128)")
     parser.add_argument("--patch", type=int, nargs=3, default=(16, 64, 64), metavar=("Z", "Y", "X"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=bounded(int, SEED), default=0)
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar")
     parser.set_defaults(handler=run)
 
