@@ -69,6 +69,9 @@ def command_modules() -> list[str]:
 
 
 def _report(message: str, args: argparse.Namespace) -> None:
+    # one line whatever a library put into the message (a traceback's text is cut off)
+    message = " ".join(line.strip() for line in message.split("Traceback (most recent call last)")[0].splitlines()
+                       if line.strip())
     print(f"ctdenoise: error: {message}", file=sys.stderr, flush=True)
     if getattr(args, "progress", None) == ProgressFormat.JSON:
         try:

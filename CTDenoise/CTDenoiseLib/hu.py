@@ -1,4 +1,5 @@
-"""Hounsfield-unit checks and the normalisation the networks are trained with."""
+"""Hounsfield units: the normalisation the networks are trained with, and the int16 outputs are written in.
+Whether a volume is plausibly CT in HU is checked in ``io.plausibility``."""
 
 from __future__ import annotations
 
@@ -6,10 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import CTDenoiseError
-
 INT16_RANGE = (-32768, 32767)
-MIN_SLICE_SIDE = 16  # voxels per slice side: smaller crops cannot carry CT statistics (and tile at all)
 
 
 @dataclass(frozen=True)
@@ -61,42 +59,6 @@ class HUNormalization:
             data: ``low``, ``high``, ``offset`` and ``scale``.
         """
         return cls(**{key: float(data[key]) for key in ("low", "high", "offset", "scale")})
-
-
-def check_ct_values(array: np.ndarray, name: str = "input") -> None:
-    """Refuse arrays that cannot be a CT in Hounsfield units, with a message saying why and what was expected.
-
-    Args:
-        array: the (z, y, x) volume.
-        name: how the messages name it.
-    """
-    if min(array.shape[-2:]) < MIN_SLICE_SIDE:
-        raise CTDenoiseError(
-            f"The {name} is only {array.shape[-1]} x {array.shape[-2]} voxels per slice ({array.shape[0]} slices).",
-            f"Give a CT volume of at least {MIN_SLICE_SIDE} x {MIN_SLICE_SIDE} voxels per slice and 3 slices, in HU.")
-    finite = np.isfinite(array)
-    if not finite.all():
-        bad = int(array.size - finite.sum())
-        raise CTDenoiseError(f"The {name} contains {bad} NaN or infinite voxel(s).",
-                             "Repair or mask them before denoising.")
-    sample = array.ravel()[:: max(1, array.size // 2_000_000)].astype(np.float32)
-    plausible = (sample >= -1100) & (sample <= 4000)
-    if plausible.mean() < 0.5:
-        raise CTDenoiseError(
-            f"The {name} does not look like CT in Hounsfield units: only {plausible.mean():.0%} of voxels lie in "
-            f"-1100..4000 HU (range {sample.min():.4g}..{sample.max():.4g}).",
-            "Give a CT volume in HU (apply the DICOM rescale slope/intercept first).")
-    low, high = np.percentile(sample[plausible], [0.5, 99.5])
-    if high - low < 100:
-        raise CTDenoiseError(
-            f"The {name} does not look like CT in Hounsfield units: its values span only {low:.4g}..{high:.4g} "
-            "(0.5th-99.5th percentile) where a CT spans hundreds of HU (air -1000, soft tissue 0-100, bone above "
-            "300); a PET, MR or constant image looks like this.", "Give a CT volume in HU.")
-    if low >= 0:
-        raise CTDenoiseError(
-            f"The {name} does not look like CT in Hounsfield units: its 0.5th percentile is {low:.4g} >= 0, "
-            "but a body CT has fat, lung or air below 0 HU.",
-            "If the values are raw stored values, apply the DICOM rescale slope/intercept first.")
 
 
 def to_int16_hu(hu: np.ndarray) -> np.ndarray:

@@ -19,8 +19,9 @@ from typing import Callable
 
 import numpy as np
 
-from CTDenoiseLib.hu import check_ct_values, to_int16_hu
+from CTDenoiseLib.hu import to_int16_hu
 from CTDenoiseLib.io.atomic import atomic_write
+from CTDenoiseLib.io.plausibility import check_ct_values
 from CTDenoiseLib.io.volumes import Volume, read_volume
 from CTDenoiseLib.models.registry import sha256_of
 from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_volume, thicken_slices

@@ -31,7 +31,10 @@ SERIES = {"lidc": LIDC_DICOM, "jpeg2000": JPEG2000_DICOM}
 def run_cli(*args: str) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = main(list(args))
+        try:
+            code = main(list(args))
+        except SystemExit as stop:  # argparse: a usage error
+            code = int(stop.code or 0)
     return code, stdout.getvalue(), stderr.getvalue()
 
 
@@ -214,7 +217,7 @@ def test_a_volume_slice_without_an_image_at_its_position_is_refused(tmp_path: Pa
      "is not AET@HOST:PORT"),
     ("calling AE title too long", ["{lidc}", "{new}", "--output-format", "dicom", "--send", "P@h:104",
                                    "--calling-aet", "SEVENTEEN_LETTERS"], "AE title"),
-    ("timeout", ["{lidc}", "{new}", "--output-format", "dicom", "--send-timeout", "0"], "must be positive"),
+    ("timeout", ["{lidc}", "{new}", "--output-format", "dicom", "--send-timeout", "0"], "must be > 0"),
 ])
 def test_bad_requests_are_refused_in_one_line_before_the_model_loads(case: str, arguments: list[str], message: str,
                                                                    tmp_path: Path, monkeypatch) -> None:

@@ -11,7 +11,8 @@ from typing import Callable
 import numpy as np
 
 from ..evaluation.metrics import psnr, ssim
-from ..hu import check_ct_values, to_int16_hu
+from ..hu import to_int16_hu
+from ..io.plausibility import check_ct_volume
 from ..io.volumes import Volume, read_volume, write_volume
 from ..simulation.low_dose import DoseSimulation, simulate_volume
 from .cpu_peak import CPUInfo
@@ -36,7 +37,7 @@ def _versions() -> dict:
 def run_benchmark(source: Path, models: list[str], dose: float, seed: int, repeats: int, threads: int, work: Path,
                   cpu: CPUInfo, log: Callable[[str], None]) -> tuple[BenchmarkReport, Volume]:
     normal = read_volume(source)
-    check_ct_values(normal.array)
+    check_ct_volume(normal)
     log(f"simulating {dose:.0%} dose on {source} ...")
     low = simulate_volume(normal, DoseSimulation(dose=dose, seed=seed))
     low = low.with_array(to_int16_hu(low.array))

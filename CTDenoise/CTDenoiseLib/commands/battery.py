@@ -74,8 +74,9 @@ def _grid(args: argparse.Namespace):
 
 def _report(rows: list[dict], output_dir: Path, machine: str, skipped: dict[str, str] | None = None) -> None:
     from ..evaluation.battery_report import heat_map, markdown, write_csv
+    from ..io.volumes import make_output_folder
 
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_output_folder(output_dir)
     write_csv(rows, output_dir / "battery.csv")
     summary = markdown(rows, skipped=skipped) + f"\nMachine: {machine}.\n"
     (output_dir / "battery.md").write_text(summary, encoding="utf-8")
@@ -142,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
     for name, why in skipped.items():
         print(f"{name}: not run: {why}")
     methods = {**classical_methods(nlm, diffusion), **optional, **model_methods(args.models, args.precisions)}
+    from ..io.volumes import make_output_folder
+
+    make_output_folder(args.output_dir)  # before the hours of work it will hold
     rows = run_battery(grid, methods)
     _report(rows, args.output_dir, cpu.describe(), skipped)
     return 0

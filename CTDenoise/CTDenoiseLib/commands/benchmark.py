@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..vocabulary import SHIPPED_MODELS
+from .option_types import SEED, bounded
 
 DEFAULT_INPUT = Path("../shared/data/lidc/LIDC-IDRI-0003/image.nrrd")  # neither trained nor validated on
 
@@ -19,7 +20,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         help=f"normal-dose CT volume (default: {DEFAULT_INPUT}, relative to the working folder)")
     parser.add_argument("--models", nargs="+", default=list(SHIPPED_MODELS))
     parser.add_argument("--dose", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=bounded(int, SEED), default=0)
     parser.add_argument("--repeats", type=int, default=3, help="runs per row; the fastest is reported (default 3)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: all cores)")
     parser.add_argument("--full-size", action="store_true",

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from ..vocabulary import SHIPPED_MODELS, Precision, choices
-from .option_types import DOSE, bounded
+from .option_types import DOSE, SEED, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", type=Path, default=Path("demo-output"))
     parser.add_argument("--dose", type=bounded(float, DOSE), default=0.1, help="dose fraction (default 0.1)")
     parser.add_argument("--models", nargs="+", default=list(SHIPPED_MODELS))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=bounded(int, SEED), default=0)
     parser.add_argument("--precision", choices=choices(Precision), default=Precision.AUTO.value,
                         help="as for denoise; auto (default) is the fastest path this machine has, and says which")
     parser.add_argument("--self-ensemble", action="store_true",
@@ -35,10 +35,11 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.quality import psnr_ssim, valid_voxels
     from ..figures.png import require_matplotlib
     from ..figures.preview import PreviewRequest, preview_path_for, write_preview
-    from ..hu import check_ct_values, to_int16_hu
+    from ..hu import to_int16_hu
     from ..inference.pipeline import prepare_engine
     from ..inference.self_ensemble import self_ensemble
-    from ..io.volumes import read_volume, write_volume
+    from ..io.plausibility import check_ct_volume
+    from ..io.volumes import make_output_folder, read_volume, write_volume
     from ..noise.estimate import estimate_noise_std
     from ..simulation.low_dose import DoseSimulation, scanner_image, simulate_volume
     from ..simulation.phantom import chest_phantom
@@ -49,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
     except CTDenoiseError as error:  # the demo's numbers and volumes do not need it
         print(f"no preview PNGs: {error}")
         previews = False
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    make_output_folder(args.output_dir)
     if args.input:
         normal = read_volume(args.input)
-        check_ct_values(normal.array)
+        check_ct_volume(normal)
         source = args.input
     else:
         # As a scanner images it (projected, reconstructed): a raw phantom's step edges are in no CT image.

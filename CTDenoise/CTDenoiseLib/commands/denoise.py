@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     check_input(args.input[0], args.series)
     engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble,
                             args.strength, choice)
+    warn_halo_below_measured(engine, args.halo, progress)
     result = denoise_with(engine, args.input[0], args.output, progress, int(args.max_tile_mvox * 1e6), args.halo,
                           series=args.series, writer=dicom.writer(engine, progress) if dicom else None,
                           preview=preview)
@@ -109,9 +110,10 @@ def run_batch(args: argparse.Namespace, progress) -> int:
 
     from ..errors import CTDenoiseError
     from ..inference.pipeline import denoise_many, prepare_engine
-    from ..io.batch import Rank, expand_inputs, output_names
+    from ..io.batch import Rank, check_outputs, expand_inputs, output_names
     from ..io.volumes import check_parent_writable
 
+    rank = Rank.from_environment()  # a stray RANK/WORLD_SIZE is refused before anything is written
     output_dir = Path(args.output)
     if output_dir.exists() and not output_dir.is_dir():
         raise CTDenoiseError(f"With several inputs OUTPUT must be a folder; '{output_dir}' is a file.",
@@ -123,16 +125,18 @@ def run_batch(args: argparse.Namespace, progress) -> int:
             raise CTDenoiseError(f"With several inputs --preview names a folder (one <output name>.png per output); "
                                  f"'{preview_dir}' is a file name.", "Give a folder, e.g. --preview previews/.")
         check_parent_writable(preview_dir)
+    inputs = expand_inputs(args.input)
+    outputs = output_names(inputs, output_dir, args.format)
+    check_outputs(inputs, outputs)  # every output planned before any is written
     output_dir.mkdir(exist_ok=True)
     if preview_dir is not None:
         preview_dir.mkdir(exist_ok=True)
-    inputs = expand_inputs(args.input)
-    rank = Rank.from_environment()
-    pairs = rank.share(list(zip(inputs, output_names(inputs, output_dir, args.format))))
+    pairs = rank.share(list(zip(inputs, outputs)))
     failed = 0
     if pairs:
         engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble,
                                 args.strength)
+        warn_halo_below_measured(engine, args.halo, progress)
         extra = {"rank": rank.rank} if rank.world_size > 1 else {}
         results = denoise_many(engine, pairs, progress, int(args.max_tile_mvox * 1e6), args.halo,
                                on_result=lambda result: emit({**result.event(), **extra}), preview_dir=preview_dir,
@@ -147,6 +151,15 @@ def run_batch(args: argparse.Namespace, progress) -> int:
         print(f"ctdenoise: error: {failed} of {ok + failed} input(s) failed; see the \"file\" lines.", file=sys.stderr)
         return 1
     return 0
+
+
+def warn_halo_below_measured(engine, halo: int | None, progress) -> None:
+    """Say what a ``--halo`` below the model's own costs: the tile seams its card measured."""
+    from ..inference.halo_study import halo_warning
+
+    warning = halo_warning(engine.loaded.name, engine.loaded.card, engine.loaded.halo, halo)
+    if warning:
+        progress.info(warning)
 
 
 def _sum_over_ranks(ok: int, failed: int) -> tuple[int, int]:

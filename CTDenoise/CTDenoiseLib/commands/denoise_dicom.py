@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from .option_types import SEND_TIMEOUT, bounded
+
 OUTPUT_FORMATS = ("volume", "dicom")
 
 
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="after writing the DICOM series, store it to this DICOM node (C-STORE)")
     group.add_argument("--calling-aet", default="CTDENOISE", metavar="AET",
                        help="our AE title when sending (default CTDENOISE)")
-    group.add_argument("--send-timeout", type=float, default=30.0, metavar="S",
+    group.add_argument("--send-timeout", type=bounded(float, SEND_TIMEOUT), default=30.0, metavar="S",
                        help="seconds to wait for the node to connect, answer and store each image (default 30)")
 
 
@@ -95,14 +97,14 @@ def prepare(args: argparse.Namespace) -> DicomJob | None:
         return None
     from ..io.batch import is_batch
     from ..io.dicom_output import plan_dicom_output
-    from ..io.dicom_send import check_ae_title, parse_node
+    from ..io.dicom_send import check_ae_title, parse_node, resolve_node
 
     if is_batch(args.input):
         raise CTDenoiseError("--output-format dicom takes one DICOM series folder as INPUT and a new folder as OUTPUT.",
                              "Run one command per series.")
     node = parse_node(args.send) if args.send else None
     calling_aet = check_ae_title(args.calling_aet)
-    if not args.send_timeout > 0:
-        raise CTDenoiseError(f"--send-timeout must be positive, not {args.send_timeout:g}.", "Give seconds, e.g. 30.")
     plan = plan_dicom_output(args.input[0], args.output, getattr(args, "series", None))
+    if node is not None:
+        resolve_node(node)  # an unknown host is said now, not after denoising
     return DicomJob(plan, node, calling_aet, float(args.send_timeout))

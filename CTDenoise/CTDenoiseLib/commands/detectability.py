@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import CTDenoiseError
     from ..evaluation.detectability import insert_geometry, run_study
     from ..evaluation.detectability_report import figure, markdown, write_csv
+    from ..io.volumes import make_output_folder
     from ..simulation.lcd_phantom import ground_truth
 
     settings = settings_from(args)
@@ -85,11 +86,10 @@ def run(args: argparse.Namespace) -> int:
         raise CTDenoiseError(f"No MITA phantom at '{args.phantom}' (ground_truth.mhd missing).",
                              "Give --phantom DIR, or run from the repository root next to ../shared.")
     machine = cpu_info().describe()
+    output = make_output_folder(args.output_dir)
     start = time.perf_counter()
     rows = run_study(args.phantom, settings)
     seconds = time.perf_counter() - start
-    output = args.output_dir
-    output.mkdir(parents=True, exist_ok=True)
     write_csv(rows, output / "detectability.csv")
     table = markdown(rows)
     (output / "detectability.md").write_text(table, encoding="utf-8")

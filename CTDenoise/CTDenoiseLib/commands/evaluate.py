@@ -44,7 +44,6 @@ def _cases(args: argparse.Namespace) -> list[dict[str, str]]:
 def run(args: argparse.Namespace) -> int:
     import json
     import math
-    from pathlib import Path
 
     from ..evaluation.quality import (
         CONVENTIONS,
@@ -55,18 +54,20 @@ def run(args: argparse.Namespace) -> int:
         summarise,
         write_rows,
     )
-    from ..hu import check_ct_values
     from ..io.grid_check import check_same_grid
     from ..io.label_masks import read_mask
-    from ..io.volumes import read_volume
+    from ..io.plausibility import check_ct_volume
+    from ..io.volumes import check_folder_option, make_output_folder, read_volume
 
+    if args.output_dir:
+        check_folder_option(args.output_dir)  # before the work, not after it
     rows, notes = [], []
     for case in _cases(args):
         reference = read_volume(case["reference"])
-        check_ct_values(reference.array, f"reference '{case['reference']}'")  # the same checks as denoise
+        check_ct_volume(reference, f"reference '{case['reference']}'")  # the same checks as denoise
         region = None
         if case.get("mask"):
-            grid_mask = read_mask(case["mask"], reference, args.label)
+            grid_mask = read_mask(case["mask"], reference, args.label, refuse_outside=False)
             region = grid_mask.array
             if grid_mask.note:
                 notes.append(grid_mask.note)
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         for name, path in case.items():
             if name not in ("case", "reference", "mask") and path:
                 image = read_volume(path)
-                check_ct_values(image.array, f"image '{path}'")
+                check_ct_volume(image, f"image '{path}'")
                 check_same_grid(reference, image, f"Image '{path}'")
                 images[name] = image.array
         roi = parse_roi(args.noise_roi, reference.array.shape) if args.noise_roi else None
@@ -97,8 +98,7 @@ def run(args: argparse.Namespace) -> int:
     print("\nMean +/- std over cases:" if len(rows) > len(summary) else "")
     print(format_table(summary))
     if args.output_dir:
-        output = Path(args.output_dir)
-        output.mkdir(parents=True, exist_ok=True)
+        output = make_output_folder(args.output_dir)
         write_rows(output / "quality.csv", rows)
         write_rows(output / "quality_summary.csv", summary)
         clean = lambda v: v if not isinstance(v, float) or math.isfinite(v) else None  # noqa: E731

@@ -18,6 +18,8 @@ NON_NEGATIVE = (0.0, math.inf, True)
 DOSE = (0.0, 1.0, False)
 STRENGTH = (0.0, 1.0, True)  # blend of input (0) and network output (1)
 PROGRESS = {"choices": choices(ProgressFormat), "default": ProgressFormat.BAR.value}  # every command's --progress
+SEED = (0, 2**63 - 1, True)  # what the random generators (numpy, torch) take
+SEND_TIMEOUT = (0.0, 86_400.0, False)  # seconds; a day bounds what the network calls accept
 
 
 def bounded(kind: type, limits: tuple[float, float, bool], why: str = "") -> Callable[[str], float | int]:

@@ -6,7 +6,7 @@ import argparse
 
 from ..events import emit, event
 from ..vocabulary import DEFAULT_MODEL
-from .option_types import PROGRESS
+from .option_types import PROGRESS, SEED, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dose", type=float, default=0.1, help="simulated dose fraction of the calibration input")
     parser.add_argument("--patches", type=int, default=128, help="calibration patches (default 128)")
     parser.add_argument("--patch", type=int, nargs=3, default=(16, 64, 64), metavar=("Z", "Y", "X"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=bounded(int, SEED), default=0)
     parser.add_argument("--progress", **PROGRESS)
     parser.set_defaults(handler=run)
 

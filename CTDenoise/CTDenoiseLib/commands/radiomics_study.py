@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .option_types import PROGRESS
+from .option_types import PROGRESS, SEED, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", nargs="*", default=None, help="registered models (default: all registered)")
     parser.add_argument("--realisations", type=int, default=5, help="noise realisations per case (default 5)")
     parser.add_argument("--dose", type=float, default=0.1, help="simulated dose fraction (default 0.1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=bounded(int, SEED), default=0)
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level of the tests (default 0.05)")
     parser.add_argument("--ccc-threshold", type=float, default=0.9, help="Lin's CCC for 'consistent' (default 0.9)")
     parser.add_argument("--params", default=None, help="pyradiomics parameter file (default: the shipped one)")

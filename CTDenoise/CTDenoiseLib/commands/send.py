@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..vocabulary import ProgressFormat
-from .option_types import PROGRESS
+from .option_types import PROGRESS, SEND_TIMEOUT, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("folder", help="folder of one DICOM series (e.g. written by denoise --output-format dicom)")
     parser.add_argument("node", metavar="AET@HOST:PORT", help="the receiving node's AE title, host and port")
     parser.add_argument("--calling-aet", default="CTDENOISE", metavar="AET", help="our AE title (default CTDENOISE)")
-    parser.add_argument("--send-timeout", type=float, default=30.0, metavar="S",
+    parser.add_argument("--send-timeout", type=bounded(float, SEND_TIMEOUT), default=30.0, metavar="S",
                         help="seconds to wait for the node to connect, answer and store each image (default 30)")
     parser.add_argument("--progress", **PROGRESS,
                         help="json: the report as one JSON line on stdout; bar: as text on stderr")
@@ -25,13 +25,10 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import CTDenoiseError
     from ..events import emit
     from ..io.dicom_send import parse_node, send_series
 
     node = parse_node(args.node)
-    if not args.send_timeout > 0:
-        raise CTDenoiseError(f"--send-timeout must be positive, not {args.send_timeout:g}.", "Give seconds, e.g. 30.")
     report = send_series(args.folder, node, args.calling_aet, args.send_timeout)
     if args.progress == ProgressFormat.JSON:
         emit(report.event())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..simulation.kernels import KERNELS
-from .option_types import DOSE, NON_NEGATIVE, POSITIVE, PROGRESS, bounded
+from .option_types import DOSE, NON_NEGATIVE, POSITIVE, PROGRESS, SEED, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("input")
     parser.add_argument("output")
     parser.add_argument("--dose", type=bounded(float, DOSE), required=True, help="dose fraction, e.g. 0.1 for 10 %%")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=bounded(int, SEED), default=0)
     parser.add_argument("--slice-thickness", type=bounded(float, POSITIVE), default=None, metavar="MM",
                         help="average adjacent slices into slices this thick (a multiple of the spacing)")
     parser.add_argument("--photons", type=bounded(float, POSITIVE), default=None,
@@ -34,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import time
 
-    from ..hu import check_ct_values, to_int16_hu
-    from ..io.volumes import check_output_path, read_volume, write_volume
+    from ..hu import to_int16_hu
+    from ..io.plausibility import check_ct_volume
+    from ..io.volumes import check_format_holds, check_output_path, read_volume, write_volume
     from ..progress import make_progress
     from ..simulation.low_dose import DoseSimulation, simulate_volume
 
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(DoseSimulation(dose=args.dose, seed=args.seed, kernel=args.kernel,
                                                   exposure_control=args.exposure_control), **overrides)
     volume = read_volume(args.input)
-    check_ct_values(volume.array)
+    check_ct_volume(volume)
+    check_format_holds(volume, output)
     low_dose = simulate_volume(volume, settings, args.slice_thickness, on_slice=progress.update)
     write_volume(low_dose.with_array(to_int16_hu(low_dose.array)), output)
     progress.finished(str(output), time.perf_counter() - started)

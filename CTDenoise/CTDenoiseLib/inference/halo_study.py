@@ -62,3 +62,34 @@ def _smallest(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliza
         if error <= tolerance_hu:
             return halo, measured
     return halo_of(radius), measured
+
+
+def halo_warning(model: str, card: dict, model_halo: Halo, halo: int | None) -> str:
+    """What a ``--halo`` below the model's own costs, from the seams its card measured (``inference``'s
+    ``halo_max_abs_error_hu``: max |tiled - untiled| in HU per halo tried, keyed ``"10"`` or ``"10,24,24"``);
+    empty when ``halo`` is not below the model's halo along any axis.
+
+    Args:
+        model: the model's name, as the message names it.
+        card: its model card.
+        model_halo: the halo the card chose (``LoadedModel.halo``): one number or (z, y, x).
+        halo: the halo asked for (``--halo``, the same along every axis); None: the model's own.
+    """
+    widest = max(halo_zyx(model_halo))
+    if halo is None or halo >= widest:
+        return ""
+    shown = str(model_halo) if isinstance(model_halo, int) else "(z, y, x) " + ", ".join(map(str, model_halo))
+    measured = {int(key): float(value)
+                for key, value in card.get("inference", {}).get("halo_max_abs_error_hu", {}).items()
+                if str(key).isdigit()}  # seams of halos the same along every axis, as --halo is
+    at_most = [size for size in measured if size <= halo]
+    if at_most:
+        size = max(at_most)
+        seam = f"seams of up to {measured[size]:.1f} HU (measured at halo {size})"
+    elif measured:
+        size = min(measured)
+        seam = f"seams of more than {measured[size]:.1f} HU (measured at halo {size})"
+    else:
+        seam = "seams its card has not measured"
+    return (f"warning: --halo {halo} is below {model}'s measured halo of {shown}: where the volume is split into "
+            f"tiles, {seam}. Leave --halo out to use the model's.")

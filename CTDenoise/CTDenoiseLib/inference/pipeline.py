@@ -13,8 +13,9 @@ import numpy as np
 from .. import __version__, events
 from ..errors import CTDenoiseError
 from ..figures.preview import PreviewRequest, preview_path_for, preview_slice, write_preview
-from ..hu import check_ct_values, to_int16_hu
-from ..io.volumes import Volume, check_output_path, read_volume, write_checked_volume
+from ..hu import to_int16_hu
+from ..io.plausibility import check_ct_volume
+from ..io.volumes import Volume, check_format_holds, check_output_path, read_volume, write_checked_volume
 from ..models.files import LoadedModel, load_model
 from ..models.noise_channel import noise_conditioned
 from ..noise.estimate import NoiseEstimate, estimate_noise_per_slice, estimate_noise_std
@@ -277,7 +278,9 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
     started = time.perf_counter()
     output = check_output_path(output_path, inputs=(input_path,)) if writer is None else Path(output_path)
     volume = read_volume(input_path, series)
-    check_ct_values(volume.array)
+    check_ct_volume(volume)
+    if writer is None:
+        check_format_holds(volume, output)  # before the work, not after it
     if preview is not None:
         preview_slice(volume.array.shape[0], preview.slice_index)  # a slice outside the volume: say so first
     noise = estimate_noise_std(volume.array)

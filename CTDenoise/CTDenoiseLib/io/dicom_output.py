@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import CTDenoiseError
+from ..errors import CTDenoiseError, one_line
 from .atomic import PARTIAL_SUFFIX, atomic_write, process_partial_prefix, sweep_stale_partials
 from .file_modes import apply_default_mode, current_umask
 from .volumes import Volume, check_parent_writable
@@ -146,7 +146,7 @@ def plan_dicom_output(input_dir: str | os.PathLike, output_dir: str | os.PathLik
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    from .dicom_series import select_series
+    from .dicom_series import check_slice_geometry, select_series
 
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
@@ -164,6 +164,12 @@ def plan_dicom_output(input_dir: str | os.PathLike, output_dir: str | os.PathLik
             raise CTDenoiseError(f"'{name}' has no image position or orientation.",
                                  "DICOM output needs an axial CT series with per-slice geometry.")
         slices.append(SourceSlice(Path(name), header))
+    # one straight box of evenly spaced slices (no tilt, no localizer), as reading the series will demand; here
+    # before the model loads
+    check_slice_geometry([item.path.name for item in slices],
+                         [(int(item.header.Rows), int(item.header.Columns)) for item in slices],
+                         [np.asarray([float(value) for value in item.header.ImageOrientationPatient])
+                          for item in slices], [item.position for item in slices], f"'{input_dir}'")
     for item in slices:
         sop_class = sop_class_of(item.header)
         if sop_class != CT_IMAGE_STORAGE:
@@ -338,7 +344,7 @@ def write_derived_series(volume: Volume, plan: DicomOutputPlan, derivation: Deri
             _verify(partial, names, volume.array[0].size * 2)
             os.chmod(partial, 0o777 & ~current_umask())
     except OSError as error:
-        raise CTDenoiseError(f"Cannot write the DICOM series to '{output_dir}' ({error.strerror or error}).",
+        raise CTDenoiseError(f"Cannot write the DICOM series to '{output_dir}' ({one_line(error)}).",
                              "Check free disk space and permissions; nothing was left behind.") from error
     if clipped:
         notes.append(f"{clipped} denoised voxel(s) lay outside the input's stored value range and were clipped to it")
@@ -354,6 +360,6 @@ def _verify(folder: Path, names: list[str], pixel_bytes: int) -> None:
             dataset = pydicom.dcmread(folder / name)
             complete = len(dataset.PixelData) == pixel_bytes
         except Exception as error:  # any reader failure means the file is not what was written
-            raise OSError(f"{name} does not read back: {error}") from error
+            raise OSError(f"{name} does not read back: {one_line(error)}") from error
         if not complete:
             raise OSError(f"{name} holds {len(dataset.PixelData)} of {pixel_bytes} pixel bytes")

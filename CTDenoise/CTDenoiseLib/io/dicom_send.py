@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,20 @@ def parse_node(text: str) -> DicomNode:
         raise CTDenoiseError(f"DICOM node '{text}' is not {TARGET_FORMAT}.",
                              "The AE title has 1-16 characters and no backslash; the port is 1-65535.")
     return DicomNode(ae_title.strip(), host, int(port))
+
+
+def resolve_node(node: DicomNode) -> None:
+    """Refuse a node whose host name does not resolve, in one line, before any work (or connection) is tried.
+
+    Args:
+        node: the receiving node.
+    """
+    try:
+        socket.getaddrinfo(node.host, node.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise CTDenoiseError(f"The host of DICOM node {node} cannot be resolved ({reason}).",
+                             "Check the host name, or give the node's IP address.") from error
 
 
 def check_ae_title(title: str) -> str:
@@ -132,6 +147,7 @@ def send_series(folder: str | os.PathLike, node: DicomNode, calling_ae_title: st
 
     files = series_files(folder)
     datasets = [(path, _header(path)) for path in files]  # the pixels are sent from the files
+    resolve_node(node)
     started = time.perf_counter()
     ae = AE(ae_title=check_ae_title(calling_ae_title))
     ae.connection_timeout = ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
@@ -156,27 +172,35 @@ def send_series(folder: str | os.PathLike, node: DicomNode, calling_ae_title: st
                                  f"`ctdenoise send {folder} {node}` once the node is ready.")
         series_uids = tuple(dict.fromkeys(str(ds.get("SeriesInstanceUID", "")) for _, ds in datasets))
         report = SendReport(str(node), files=len(datasets), series_uids=series_uids)
+        ended = False
         try:
             for path, _ in datasets:
                 try:
+                    sent = time.monotonic()
                     status = association.send_c_store(path)
                 except (ValueError, RuntimeError) as error:  # e.g. no accepted presentation context for it
                     report.refused.append((path.name, f"not sent: {error}"))
                     continue
                 code = int(status.Status) if status and "Status" in status else None
                 if code is None:
-                    report.refused.append((path.name, f"no answer within {timeout_s:g} s"))
+                    # No status: the wait ran out, or (sooner) the node aborted the association or dropped the
+                    # connection, which pynetdicom may not yet show in is_established.
+                    ended = time.monotonic() - sent < 0.9 * timeout_s
+                    report.refused.append((path.name, "the node aborted the association" if ended
+                                           else f"no answer within {timeout_s:g} s"))
                 elif code == 0x0000 or code & 0xF000 == 0xB000:
                     report.accepted += 1
                     report.warnings += code != 0x0000
                 else:
                     report.refused.append((path.name, _status_text(code)))
-                if not association.is_established:
+                if ended or not association.is_established:
                     report.refused += [(other.name, "association ended") for other, _ in
                                        datasets[len(report.refused) + report.accepted:]]
                     break
         finally:
-            if association.is_established:
+            if ended:
+                association.abort()
+            elif association.is_established:
                 association.release()
     report.seconds = time.perf_counter() - started
     return report
@@ -197,8 +221,22 @@ def _header(path: Path):
     return header
 
 
+CONTEXT_RESULTS = {1: "refused by the user", 2: "refused, no reason given", 3: "abstract syntax not supported",
+                   4: "transfer syntaxes not supported"}
+
+
 def _association_failure(node: DicomNode, association, seen: dict, timeout_s: float) -> str:
+    from pydicom.uid import UID
+    from pynetdicom.pdu_primitives import A_ASSOCIATE
+
     answer = seen["answer"]
+    if isinstance(answer, A_ASSOCIATE) and answer.result == 0x00 and association.rejected_contexts:
+        # it accepted the association but none of the presentation contexts: pynetdicom then aborts it
+        refused = "; ".join(f"{UID(context.abstract_syntax).name} ({context.abstract_syntax}): "
+                            f"{CONTEXT_RESULTS.get(context.result, f'result {context.result}')}"
+                            for context in association.rejected_contexts)
+        return (f"DICOM node {node} accepted the association but does not accept {refused}; ask its administrator "
+                "to enable that storage class.")
     # pynetdicom can see a refusing node close the connection before it parses (or we see) the A-ASSOCIATE-RJ, and
     # then marks the association aborted, not rejected: a connected node that ended it well before the timeout
     # refused it.

@@ -1,5 +1,6 @@
 """Is a NIfTI file complete? SimpleITK's NIfTI reader fills the voxels missing from a truncated file with zeros,
-and its writer does not report a short write (a full disk): both would pass a wrong volume on with no error.
+and its writer does not report a short write (a full disk): both would pass a wrong volume on with no error. Nor
+does it say that a voxel size of 0 in the header (``pixdim``) was read as 1.0 mm.
 
 The header gives the bytes the voxels need (``vox_offset + voxels * bitpix / 8``); the file (decompressed, for
 ``.nii.gz``, to the end of its gzip stream, whose CRC and length are then checked too) must hold them.
@@ -27,6 +28,7 @@ class NiftiLayout:
     dims: tuple[int, ...]  # (x, y, z, ...) as in the header
     bitpix: int
     vox_offset: int
+    pixdim: tuple[float, ...] = ()  # voxel size along (x, y, z, ...), as in the header
 
     @property
     def expected_bytes(self) -> int:
@@ -44,17 +46,20 @@ def nifti_layout(header: bytes) -> NiftiLayout | None:
         if len(header) >= 348 and struct.unpack(order + "i", header[:4])[0] == 348:
             dim = struct.unpack(order + "8h", header[40:56])
             bitpix = struct.unpack(order + "h", header[72:74])[0]
+            pixdim = struct.unpack(order + "8f", header[76:108])
             vox_offset = int(struct.unpack(order + "f", header[108:112])[0])
             break
         if len(header) >= 540 and struct.unpack(order + "i", header[:4])[0] == 540:
             dim = struct.unpack(order + "8q", header[16:80])
             bitpix = struct.unpack(order + "h", header[14:16])[0]
+            pixdim = struct.unpack(order + "8d", header[104:168])
             vox_offset = struct.unpack(order + "q", header[168:176])[0]
             break
     else:
         return None
     ndim = dim[0] if 1 <= dim[0] <= 7 else 0
-    return NiftiLayout(tuple(max(1, int(n)) for n in dim[1:ndim + 1]), int(bitpix), max(int(vox_offset), 0))
+    return NiftiLayout(tuple(max(1, int(n)) for n in dim[1:ndim + 1]), int(bitpix), max(int(vox_offset), 0),
+                       tuple(float(size) for size in pixdim[1:ndim + 1]))
 
 
 def nifti_shortfall(path: str | os.PathLike) -> str:
@@ -84,11 +89,19 @@ def nifti_shortfall(path: str | os.PathLike) -> str:
 
 
 def check_nifti_input(path: str | os.PathLike) -> None:
-    """Refuse a truncated or damaged NIfTI input before SimpleITK zero-fills what is missing."""
+    """Refuse a truncated or damaged NIfTI input before SimpleITK zero-fills what is missing, and one whose header
+    gives no voxel size (``pixdim`` 0), which SimpleITK would read as 1.0 mm."""
     shortfall = nifti_shortfall(path)
     if shortfall:
         raise CTDenoiseError(f"'{path}' is incomplete: {shortfall}.",
                              "The file was probably cut short by a copy or download; fetch it again.")
+    with _open(Path(path), Path(path).name.lower().endswith(".gz")) as stream:
+        layout = nifti_layout(stream.read(540))
+    for axis, size in enumerate(layout.pixdim[:3] if layout else (), 1):
+        if not (math.isfinite(size) and size != 0):
+            raise CTDenoiseError(f"'{path}' gives no voxel size along axis {axis} (pixdim[{axis}] = {size:g} in its "
+                                 "header); ITK would read it as 1.0 mm and every distance would be wrong.",
+                                 "Set the voxel size in millimetres in the header, then run again.")
 
 
 def is_nifti(path: str | os.PathLike) -> bool:

@@ -19,7 +19,8 @@ from ..errors import CTDenoiseError
 from ..io.atomic import atomic_write
 from ..io.file_labels import file_labels
 from ..io.label_masks import read_mask
-from ..io.volumes import read_volume
+from ..io.plausibility import check_ct_volume
+from ..io.volumes import check_folder_option, make_output_folder, read_volume
 from ..progress import Progress
 from .features import PARAMS_FILE, extract, make_extractor, relative_difference_percent
 
@@ -56,14 +57,14 @@ def compare_images(mask: str | os.PathLike, images: list[str | os.PathLike], out
     paths = [*images, *([reference] if reference else [])]
     labels = file_labels(paths)
     baseline = labels[-1] if reference else labels[0]
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
+    output = check_folder_option(output_dir)
     extractor = make_extractor(params)
     values: dict[str, dict[str, float]] = {}
     notes: list[str] = []
     mask_label = None
     for index, (path, name) in enumerate(zip(paths, labels)):
         volume = read_volume(path)
+        check_ct_volume(volume, f"image '{path}'")
         region = read_mask(mask, volume, label)
         mask_label = region.label
         if region.note and region.note not in notes:
@@ -72,6 +73,7 @@ def compare_images(mask: str | os.PathLike, images: list[str | os.PathLike], out
         values[name] = extract(extractor, volume, region.array)
         progress.update(index + 1, len(paths))
     features = list(values[baseline])
+    make_output_folder(output)
     csv_path = output / "features.csv"
     write_features_csv(csv_path, features, values, baseline)
     compared = [name for name in labels if name != baseline]

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import CTDenoiseError
 from ..evaluation.quality import CONVENTIONS, evaluate_case, summarise, write_rows
 from ..io.label_masks import read_mask
-from ..io.volumes import Volume, read_volume
+from ..io.volumes import Volume, make_output_folder, read_volume
 from ..progress import Progress
 from ..simulation.low_dose import DoseSimulation, simulate_volume
 from ..vocabulary import Precision
@@ -85,14 +85,14 @@ def run_study(cases: list[StudyCase], models: list[str], realisations: int, simu
               alpha: float = ALPHA, ccc_threshold: float = CCC_THRESHOLD, progress: Progress | None = None) -> dict:
     """Run the study, write its tables, JSON and figure into ``output_dir``; returns the JSON summary.
     Realisation r of case k uses ``simulation`` with seed ``simulation.seed + 1000 k + r``."""
-    from ..hu import check_ct_values, to_int16_hu
+    from ..hu import to_int16_hu
+    from ..io.plausibility import check_ct_volume
 
     progress = progress or Progress()
     started = time.perf_counter()
     if realisations < 1:
         raise CTDenoiseError("--realisations must be at least 1.")
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
+    output = make_output_folder(output_dir)
     extractor = make_extractor(params)
     features = enabled_features(extractor)
     engines = _engines(models)
@@ -103,7 +103,7 @@ def run_study(cases: list[StudyCase], models: list[str], realisations: int, simu
     total, done = len(cases) * realisations, 0
     for case_index, case in enumerate(cases):
         volume = read_volume(case.image)
-        check_ct_values(volume.array)
+        check_ct_volume(volume, f"image '{case.image}'")
         region = read_mask(case.mask, volume, label)
         if region.note:
             notes.append(region.note)

@@ -22,7 +22,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import CTDenoiseError
-from ..hu import HUNormalization, check_ct_values
+from ..hu import HUNormalization
+from ..io.plausibility import check_ct_volume
 from ..io.volumes import read_volume
 from ..models.files import LoadedModel
 from ..models.noise_channel import as_batch, channel_value
@@ -70,7 +71,7 @@ def calibration_patches(paths: Sequence[str | Path], normalization: HUNormalizat
     patches: list[np.ndarray] = []
     for index, path in enumerate(paths):
         volume = read_volume(path)
-        check_ct_values(volume.array, f"calibration volume '{path}'")
+        check_ct_volume(volume, f"calibration volume '{path}'")
         depth, height, width = volume.array.shape
         if depth < pz or height < py or width < px:
             raise CTDenoiseError(f"Calibration volume '{path}' ({depth}x{height}x{width}) is smaller than a patch "

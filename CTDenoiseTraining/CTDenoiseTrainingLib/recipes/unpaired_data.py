@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from CTDenoiseLib.hu import HUNormalization, check_ct_values, to_int16_hu
+from CTDenoiseLib.hu import HUNormalization, to_int16_hu
 from CTDenoiseLib.io.atomic import write_text_atomic
+from CTDenoiseLib.io.plausibility import check_ct_values
 from CTDenoiseLib.io.volumes import read_volume
 
 from ..prepare import CACHE_FORMAT, PreparedCase, _fingerprint, _save
