@@ -22,7 +22,7 @@ from .io.native_stderr import set_echo
 from .progress import JsonProgress
 
 COMMANDS = ("denoise", "simulate", "models", "demo", "evaluate", "radiomics", "radiomics_study", "quantize",
-            "benchmark", "send", "battery", "detectability")
+            "benchmark", "send", "battery", "detectability", "noise_spectrum")
 TRAINING_PACKAGE = "CTDenoiseTrainingLib"  # optional: its commands (train, train-benchmark) appear when importable
 
 
