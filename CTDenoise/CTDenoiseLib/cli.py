@@ -23,7 +23,7 @@ from .progress import JsonProgress
 from .vocabulary import ProgressFormat
 
 COMMANDS = ("denoise", "simulate", "models", "demo", "evaluate", "radiomics", "radiomics_study", "quantize",
-            "benchmark", "send", "battery", "detectability", "compare")
+            "benchmark", "send", "battery", "detectability", "compare", "noise_spectrum")
 TRAINING_PACKAGE = "CTDenoiseTrainingLib"  # optional: its commands (train, train-benchmark) appear when importable
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from CTDenoiseLib.simulation.kernels import KERNELS
+from CTDenoiseLib.simulation.kernels import DEFAULT_KERNEL, KERNELS
 from CTDenoiseLib.vocabulary import DEFAULT_ARCHITECTURE, DEFAULT_MODEL, Architecture, Device, choices
 
 from .config_options import DATA, MODEL, OPTIMISATION, RECIPES, RUN, option
@@ -75,14 +75,16 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
                                                  "(default: RUN_DIR/../simulation-cache)")
     # Low-dose simulation
     dose: float = option(0.1, group=DATA, help="dose fraction to simulate (default 0.1)")
-    photons: float = option(2.5e4, group=DATA, help="incident photons per ray at normal dose")
+    photons: float = option(0.0, group=DATA, help="incident photons per ray at normal dose (default 0: each kernel's "
+                                                  "calibrated I0, simulation/kernels.py)")
     electronic_noise: float = option(2.0, group=DATA, help="electronic noise variance per ray")
     realisations: int = option(2, group=DATA, help="simulated low-dose realisations per training volume")
     # Simulation variants: realisation r of a case uses the r-th of every (exposure control, kernel) combination,
     # cycling, so realisations = len(exposure_control) x len(kernels) gives each case every variant once.
-    kernels: list[str] = option(group=DATA, factory=lambda: ["hann"], choices=KERNELS,
+    kernels: list[str] = option(group=DATA, factory=lambda: [DEFAULT_KERNEL], choices=KERNELS,
                                 help="reconstruction kernels of the simulated noise; realisations cycle through "
-                                     "them (default hann)")
+                                     f"them (default {DEFAULT_KERNEL}, the MITA phantom's noise texture; the "
+                                     "shipped models were trained with hann)")
     exposure_control: list[bool] = option(group=DATA, factory=lambda: [True],
                                           help="simulate with and/or without tube-current modulation; realisations "
                                                "cycle (default on)")
@@ -157,7 +159,7 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
         """The simulator settings of this run's low-dose data (dose, photons, electronic noise, seed)."""
         from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
-        return DoseSimulation(dose=self.dose, photons=self.photons, electronic_noise=self.electronic_noise,
+        return DoseSimulation(dose=self.dose, photons=self.photons or None, electronic_noise=self.electronic_noise,
                               seed=self.seed)
 
     def simulation_cache(self, run_dir: Path) -> Path:
@@ -240,6 +242,8 @@ def _run_problems(config: TrainConfig) -> list[str]:
 def _data_problems(config: TrainConfig) -> list[str]:
     """What is wrong with the simulation, augmentation and validation keys."""
     problems = []
+    if config.photons < 0:
+        problems.append("photons must be >= 0 (0: each kernel's calibrated I0)")
     if not config.kernels or any(kernel not in KERNELS for kernel in config.kernels):
         problems.append(f"kernels must be a non-empty list of {', '.join(KERNELS)}")
     if not config.exposure_control:

@@ -100,3 +100,12 @@ def test_command_writes_table_csv_json_and_figure(phantom, tmp_path, capsys):
     assert settings["settings"]["channels"] == 6 and len(settings["inserts"]) == 4
     assert (tmp_path / "detectability.png").stat().st_size > 10000
     assert "| 100 % | as acquired |" in capsys.readouterr().out
+
+
+def test_an_unknown_simulated_kernel_is_one_clear_line_before_any_work(phantom, tmp_path, capsys):
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({"simulated_kernel": "lung"}), encoding="utf-8")
+    assert main(["detectability", "--phantom", str(phantom), "--config", str(config),
+                 "--output-dir", str(tmp_path / "out")]) == 1
+    assert "Unknown simulated_kernel 'lung'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

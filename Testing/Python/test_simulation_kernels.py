@@ -30,6 +30,37 @@ def test_sharper_kernels_give_finer_and_stronger_noise() -> None:
     assert s_hann < s_shepp < s_ramlak
 
 
+def test_the_calibrated_default_sits_between_hann_and_shepp_logan_in_grain() -> None:
+    water = np.full((2, 64, 64), 0.0, dtype=np.float32)
+    centroids = [_spectrum_centroid((simulate_low_dose_hu(water, 0.7, DoseSimulation(dose=0.25, kernel=kernel,
+                                                                                      seed=5, views=120))
+                                     - water)[:, 16:48, 16:48])
+                 for kernel in ("hann", "phantom-fbp", "shepp-logan")]
+    assert DoseSimulation().kernel == "phantom-fbp"
+    assert centroids[0] < centroids[1] < centroids[2]
+
+
+def test_existing_kernels_keep_their_window_and_photons() -> None:
+    """hann, shepp-logan and ram-lak mean what they meant before phantom-fbp became the default: the same filter
+    and I0, also when a variant swaps the kernel of a default simulation (the training's realisation cycle)."""
+    import math
+
+    import torch
+
+    from CTDenoiseLib.simulation.low_dose import _ramp_filter
+
+    frequencies = torch.fft.rfftfreq(64)
+    torch.testing.assert_close(_ramp_filter(64, "hann"),
+                               frequencies * 0.5 * (1.0 + torch.cos(2.0 * math.pi * frequencies)), rtol=0, atol=0)
+    torch.testing.assert_close(_ramp_filter(64, "shepp-logan"), frequencies * torch.sinc(frequencies), rtol=0, atol=0)
+    torch.testing.assert_close(_ramp_filter(64, "ram-lak"), frequencies, rtol=0, atol=0)
+    for kernel in ("hann", "shepp-logan", "ram-lak"):
+        swapped = DoseSimulation(**{**DoseSimulation().to_dict(), "kernel": kernel})
+        assert swapped.incident_photons == 2.5e4
+    assert DoseSimulation().incident_photons == 6.0e4
+    assert DoseSimulation(kernel="hann", photons=1e5).incident_photons == 1e5
+
+
 def test_an_unknown_kernel_is_refused() -> None:
     with pytest.raises(CTDenoiseError, match="kernel"):
         DoseSimulation(kernel="lung")

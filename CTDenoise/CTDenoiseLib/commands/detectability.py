@@ -47,6 +47,7 @@ def settings_from(args: argparse.Namespace):
 
     from ..errors import CTDenoiseError
     from ..evaluation.detectability import DetectabilitySettings
+    from ..simulation.kernels import KERNELS
 
     values: dict = {}
     if args.config:
@@ -67,6 +68,9 @@ def settings_from(args: argparse.Namespace):
     settings = DetectabilitySettings(**values)
     if any(not 0 < dose <= 1 for dose in settings.simulated_doses):
         raise CTDenoiseError("Simulated doses must be in (0, 1].", "Use e.g. --simulated-doses 0.1 0.25 0.55 1.")
+    if settings.simulated_kernel not in KERNELS:
+        raise CTDenoiseError(f"Unknown simulated_kernel '{settings.simulated_kernel}'.",
+                             f"Use one of {', '.join(KERNELS)}.")
     return settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..simulation.kernels import KERNELS
+from ..simulation.kernels import DEFAULT_KERNEL, KERNEL_SPECS, KERNELS
 from .option_types import DOSE, NON_NEGATIVE, POSITIVE, PROGRESS, SEED, bounded
 
 
@@ -18,12 +18,16 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--slice-thickness", type=bounded(float, POSITIVE), default=None, metavar="MM",
                         help="average adjacent slices into slices this thick (a multiple of the spacing)")
     parser.add_argument("--photons", type=bounded(float, POSITIVE), default=None,
-                        help="incident photons per ray at full dose (I0)")
+                        help="incident photons per ray at full dose (I0); default: the kernel's (%s; hann's and "
+                             "phantom-fbp's give the MITA phantom's real noise std)"
+                             % ", ".join(f"{name} {spec.photons:g}" for name, spec in KERNEL_SPECS.items()))
     parser.add_argument("--electronic-noise", type=bounded(float, NON_NEGATIVE), default=None,
                         help="electronic noise variance")
-    parser.add_argument("--kernel", choices=KERNELS, default="hann",
-                        help="reconstruction kernel of the inserted noise: hann (soft, default), shepp-logan, ram-lak "
-                             "(sharpest, like lung/bone kernels)")
+    parser.add_argument("--kernel", choices=KERNELS, default=DEFAULT_KERNEL,
+                        help=f"reconstruction kernel of the inserted noise, soft to sharp: hann (coarse grain), "
+                             f"phantom-fbp (the texture of real FBP noise on the MITA phantom), shepp-logan, ram-lak "
+                             f"(finest, like lung/bone kernels); default {DEFAULT_KERNEL} (hann before the noise "
+                             f"texture was calibrated)")
     parser.add_argument("--no-exposure-control", dest="exposure_control", action="store_false",
                         help="keep I0 fixed for every slice (no tube-current modulation: large patients get noisier)")
     parser.add_argument("--progress", **PROGRESS)

@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..simulation.kernels import DEFAULT_KERNEL
 from ..simulation.lcd_phantom import Insert, find_inserts, ground_truth, real_realisations, roi, simulate_realisations
 from ..vocabulary import CPU_PRECISIONS, SHIPPED_MODELS
 from .model_observers import laguerre_gauss_channels, observe, tune_channel_width
@@ -38,6 +39,7 @@ class DetectabilitySettings:
     real_doses: list[float] = field(default_factory=lambda: [0.1, 0.55, 1.0])
     simulated_doses: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.55, 1.0])
     simulated_realisations: int = 30  # per class and dose
+    simulated_kernel: str = DEFAULT_KERNEL  # the simulator's kernel (hann before the noise texture was calibrated)
     seed: int = 0
     models: list[str] = field(default_factory=lambda: list(SHIPPED_MODELS))
     precisions: list[str] = field(default_factory=lambda: list(CPU_PRECISIONS))
@@ -149,7 +151,7 @@ def image_sets(root: Path, settings: DetectabilitySettings) -> list[tuple[str, f
     truth = ground_truth(root)
     for index, dose in enumerate(settings.simulated_doses):
         present, absent = simulate_realisations(truth, dose, settings.simulated_realisations,
-                                                settings.seed + 2 * index)
+                                                settings.seed + 2 * index, settings.simulated_kernel)
         sets.append(("simulated", dose, present, absent))
     return sets
 

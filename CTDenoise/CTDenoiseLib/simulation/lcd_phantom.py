@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .kernels import DEFAULT_KERNEL
+
 STORED_OFFSET = 1000.0  # stored value = HU + 1000
 REAL_DOSES = {0.1: "dose_010", 0.55: "dose_055", 1.0: "dose_100"}
 PHANTOM_INNER_RADIUS = 100  # pixels from the centre: inside the phantom, clear of its edge
@@ -165,7 +167,7 @@ def training_pair(root: Path) -> tuple[np.ndarray, np.ndarray]:
     return low, target
 
 
-def simulate_realisations(truth: np.ndarray, dose: float, count: int, seed: int
+def simulate_realisations(truth: np.ndarray, dose: float, count: int, seed: int, kernel: str = DEFAULT_KERNEL
                           ) -> tuple[np.ndarray, np.ndarray]:
     """``count`` simulated present and absent realisations (each with its own noise) at ``dose`` x normal dose.
 
@@ -174,6 +176,7 @@ def simulate_realisations(truth: np.ndarray, dose: float, count: int, seed: int
         dose: fraction of the normal dose (0 < dose <= 1).
         count: realisations per class.
         seed: seed of the present class; the absent class uses ``seed + 1``.
+        kernel: the simulator's reconstruction kernel (``kernels.KERNELS``), with its calibrated I0.
 
     Returns:
         The signal-present and the signal-absent stacks, each (count, Y, X) float32 HU, simulated with 1 mm
@@ -183,9 +186,9 @@ def simulate_realisations(truth: np.ndarray, dose: float, count: int, seed: int
 
     fraction = dose / (1.0 + dose)
     present = simulate_low_dose_hu(np.repeat(truth[None], count, 0), SIMULATION_PIXEL_MM,
-                                   DoseSimulation(dose=fraction, seed=seed))
+                                   DoseSimulation(dose=fraction, seed=seed, kernel=kernel))
     absent = simulate_low_dose_hu(np.repeat(signal_absent_truth(truth)[None], count, 0), SIMULATION_PIXEL_MM,
-                                  DoseSimulation(dose=fraction, seed=seed + 1))
+                                  DoseSimulation(dose=fraction, seed=seed + 1, kernel=kernel))
     return present, absent
 
 

@@ -7,18 +7,19 @@ photon statistics from full dose to dose fraction ``a``,
 
 filtered-back-project only that noise, and add it to the slice. The scan's own noise is kept, so the result
 has the noise of a scan taken at ``a`` times the dose. ``I0`` (photons per ray per view at full dose) was
-calibrated on the MITA phantom scanned at 10 / 55 / 100 % dose (see ``PHANTOM_CALIBRATION``).
+calibrated on the MITA phantom scanned at 10 / 55 / 100 % dose, per kernel (see ``PHANTOM_CALIBRATION``).
 
 Exposure control: scanners raise the tube current for larger patients, so a fixed I0 would starve the
 projections of a 35 cm abdomen (noise of several hundred HU). Per slice, I0 is multiplied by
 ``exp(p98 - REFERENCE_LINE_INTEGRAL)`` when the slice's 98th-percentile line integral ``p98`` exceeds that of
 the calibration phantom, which keeps the most attenuated rays at the phantom's photon count.
 
-Reconstruction kernel of the inserted noise (``kernel``): the ramp filter times a window. ``hann`` (the
-default, a soft-tissue kernel) rolls off to zero at the detector's Nyquist frequency; ``shepp-logan`` keeps 64 %
-there and ``ram-lak`` (no window) all of it, so their noise is finer-grained and stronger, as with the sharper
-lung and bone kernels. Real quarter-dose noise (Mayo 2016, Siemens) peaks at 0.17 cycles/pixel, ours with
-``hann`` at 0.125: training on several kernels spans that range.
+Reconstruction kernel of the inserted noise (``kernel``, ``kernels.KERNEL_SPECS``): the ramp filter times a
+window. ``phantom-fbp`` (the default) is a Hann window reaching zero at 1.5x the detector's Nyquist frequency,
+fitted so that the noise power spectrum of the MITA phantom's real 10 % dose scans is reproduced (peak 0.18,
+centroid 0.22 cycles/pixel; docs/evaluation.md, "Noise texture"); ``hann`` rolls off to zero at Nyquist (coarser
+grain, peak 0.13); ``shepp-logan`` keeps 64 % there and ``ram-lak`` (no window) all of it, so their noise is
+finer-grained and stronger, as with the sharper lung and bone kernels.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ import torch.nn.functional as F
 
 from ..errors import CTDenoiseError
 from ..io.volumes import Volume
-from .kernels import KERNELS
+from .kernels import DEFAULT_KERNEL, KERNEL_SPECS, KERNELS
 
 MU_WATER_PER_MM = 0.0192  # linear attenuation of water at ~70 keV effective energy
 REFERENCE_LINE_INTEGRAL = 4.5  # the MITA phantom's 98th-percentile line integral (about 23 cm of water)
 PHANTOM_CALIBRATION = (
-    "I0 chosen so that noise inserted into the MITA phantom's 100 % dose scans (1 mm pixels) reproduces "
-    "the median noise std of its real 10 % and 55 % dose scans; see Testing/Python/test_simulation.py."
+    "I0 chosen per kernel (phantom-fbp, hann) so that noise inserted into the MITA phantom's 100 % dose scans "
+    "(1 mm pixels) reproduces the median noise std of its real 10 % and 55 % dose scans; phantom-fbp's window "
+    "so that its noise power spectrum matches theirs; see Testing/Python/test_simulation.py and "
+    "test_noise_spectrum.py."
 )
 
 
@@ -50,12 +53,14 @@ class DoseSimulation:
     Attributes:
         dose: the simulated dose as a fraction of the input scan's, strictly between 0 and 1.
         photons: I0, incident photons per ray per view at full dose (effective, for this projector); > 0.
+            None (the default): the kernel's calibrated I0 (``kernels.KERNEL_SPECS``, ``incident_photons``).
         electronic_noise: electronic noise variance in photons^2, at the same effective scale as I0; >= 0.
         views: projection views over 180 degrees; >= 16.
         seed: seed of the noise draw.
         exposure_control: raise I0 per slice for slices more attenuating than the calibration phantom (see the
             module's docstring).
-        kernel: window of the ramp filter for the inserted noise, one of ``KERNELS``.
+        kernel: window of the ramp filter for the inserted noise, one of ``KERNELS`` (default
+            ``phantom-fbp``, the texture of real FBP noise on the MITA phantom).
 
     Raises:
         CTDenoiseError: ``kernel`` is not one of ``KERNELS``, ``dose`` is not strictly between 0 and 1, or
@@ -63,23 +68,30 @@ class DoseSimulation:
     """
 
     dose: float = 0.1
-    photons: float = 2.5e4  # I0 at full dose, per ray per view (effective, for this projector)
+    photons: float | None = None  # I0 at full dose, per ray per view; None: the kernel's calibrated I0
     electronic_noise: float = 2.0  # variance, in photons^2 at the same effective scale as I0
     views: int = 720  # over 180 degrees
     seed: int = 0
     exposure_control: bool = True
-    kernel: str = "hann"  # window of the ramp filter: one of KERNELS
+    kernel: str = DEFAULT_KERNEL  # window of the ramp filter: one of KERNELS
 
     def __post_init__(self) -> None:
         _check_kernel(self.kernel)
         if not 0.0 < self.dose < 1.0:
             raise CTDenoiseError(f"Dose fraction must be between 0 and 1 (exclusive), got {self.dose}.",
                                  "Use e.g. --dose 0.1 for 10 % of the original dose.")
-        if self.photons <= 0 or self.electronic_noise < 0 or self.views < 16:
+        if (self.photons is not None and self.photons <= 0) or self.electronic_noise < 0 or self.views < 16:
             raise CTDenoiseError("Photons must be > 0, electronic noise >= 0 and views >= 16.")
 
+    @property
+    def incident_photons(self) -> float:
+        """I0 at full dose: ``photons`` where given, else the kernel's calibrated I0."""
+        return self.photons if self.photons is not None else KERNEL_SPECS[self.kernel].photons
+
     def to_dict(self) -> dict:
-        """The settings as a plain dict (field name -> value), e.g. for a JSON record."""
+        """The settings as a plain dict (field name -> value), e.g. for a JSON record. ``photons`` stays None
+        where it was not given, so that ``DoseSimulation(**{**to_dict(), "kernel": other})`` takes the other
+        kernel's I0."""
         return asdict(self)
 
 
@@ -104,14 +116,16 @@ def _attenuation(hu: torch.Tensor, pixel_mm: float) -> torch.Tensor:
 
 def _ramp_filter(size: int, kernel: str = "hann") -> torch.Tensor:
     """Ramp filter times the ``kernel``'s window, in the frequency domain, for a zero-padded row of ``size``."""
+    _check_kernel(kernel)
+    spec = KERNEL_SPECS[kernel]
     frequencies = torch.fft.rfftfreq(size)
-    if kernel == "hann":
-        window = 0.5 * (1.0 + torch.cos(2.0 * math.pi * frequencies))  # 0 at Nyquist
-    elif kernel == "shepp-logan":
-        window = torch.sinc(frequencies)  # 2/pi at Nyquist
+    if spec.window == "hann":  # zero at cutoff x Nyquist (and beyond)
+        window = 0.5 * (1.0 + torch.cos(2.0 * math.pi * frequencies / spec.cutoff))
+        window = torch.where(frequencies <= spec.cutoff / 2, window, torch.zeros_like(window))
+    elif spec.window == "sinc":
+        window = torch.sinc(frequencies)  # Shepp-Logan: 2/pi at Nyquist
     else:
-        _check_kernel(kernel)
-        window = torch.ones_like(frequencies)  # ram-lak
+        window = torch.ones_like(frequencies)  # Ram-Lak
     return frequencies * window
 
 
@@ -193,7 +207,7 @@ class ParallelBeam:
 
 def _photons_per_slice(p: torch.Tensor, settings: DoseSimulation) -> torch.Tensor:
     """(C, 1, 1) incident photons for each slice of line integrals ``p`` (C, views, detector)."""
-    photons = torch.full((p.shape[0], 1, 1), settings.photons)
+    photons = torch.full((p.shape[0], 1, 1), settings.incident_photons)
     if settings.exposure_control:
         p98 = torch.quantile(p.reshape(p.shape[0], -1)[:, ::7], 0.98, dim=1)
         photons = photons * torch.exp(torch.clamp(p98 - REFERENCE_LINE_INTEGRAL, min=0.0))[:, None, None]
@@ -323,7 +337,7 @@ def scanner_image(volume: Volume, kernel: str = "hann", views: int = DoseSimulat
 
     Args:
         volume: the object in HU (Z, Y, X), square pixels; values below air count as air.
-        kernel: the reconstruction kernel, one of ``KERNELS`` (``hann``: the simulator's default).
+        kernel: the reconstruction kernel, one of ``KERNELS`` (``hann``, the softest, by default).
         views: projection views over 180 degrees.
         batch: slices reconstructed at once (memory against speed).
 
