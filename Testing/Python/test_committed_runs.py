@@ -16,7 +16,7 @@ from CTDenoiseLib.cli import main  # noqa: E402
 from CTDenoiseLib.models import build_model  # noqa: E402
 from CTDenoiseTrainingLib.checkpoint import latest_checkpoint  # noqa: E402
 from CTDenoiseTrainingLib.config import TrainConfig, read_config_file  # noqa: E402
-from CTDenoiseTrainingLib.train import RESUME_MUST_MATCH  # noqa: E402
+from CTDenoiseTrainingLib.resume import RESUME_MUST_MATCH  # noqa: E402
 
 from conftest import REPO  # noqa: E402
 from training_data_helpers import TINY, final_weights, same_weights, write_crops  # noqa: E402
