@@ -96,3 +96,20 @@ def test_a_slice_without_soft_tissue_pools_its_neighbours_and_the_volume_is_the_
     assert estimate.std_hu == pytest.approx(np.full(8, levels[0]), rel=0.15)
     nothing = estimate_noise_per_slice(np.stack([air] * 3))
     assert np.all(np.isnan(nothing.std_hu)) and np.all(nothing.slices == 0)
+
+
+def test_a_long_volume_is_measured_on_spread_slices_and_interpolated_between(monkeypatch) -> None:
+    from CTDenoiseLib.noise import estimate as module
+
+    clean, noisy = _noise_changing_along_z(np.full(10, 50.0))
+    levels = np.linspace(20.0, 80.0, 150)
+    noise = (noisy - clean)[np.arange(150) % 10] * (levels / 50.0)[:, None, None].astype(np.float32)
+    volume = clean[0] + noise
+    measured = []
+    original = module._slice_local_std
+    monkeypatch.setattr(module, "_slice_local_std", lambda image, grain=True: measured.append(1) or original(
+        image, grain))
+    estimate = estimate_noise_per_slice(volume)
+    assert len(measured) == module.MOST_MAP_SLICES < 150  # not every slice: a 300-slice scan would cost 10 s
+    assert estimate.std_hu.shape == (150,) and np.all(estimate.slices == 1)
+    np.testing.assert_allclose(estimate.std_hu, levels, rtol=0.15)
