@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from .model_catalog import DEFAULT_MODEL
+
 ENGINE_PACKAGE = "CTDenoiseLib"
 
 
@@ -50,7 +52,7 @@ def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class DenoiseOptions:
-    model: str = "stresnet"
+    model: str = DEFAULT_MODEL
     precision: str = "auto"  # the engine picks the fastest path for the machine and says which
     device: str = "auto"
     max_tile_mvox: float | None = None

@@ -8,6 +8,7 @@ from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 
 from .device_options import Device, Precision
+from .model_catalog import DEFAULT_MODEL
 
 MAX_TILE_MVOX = 512.0  # the spin box's range; a bound here too, or the connector makes it unbounded
 
@@ -16,7 +17,7 @@ MAX_TILE_MVOX = 512.0  # the spin box's range; a bound here too, or the connecto
 class CTDenoiseParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     outputVolume: vtkMRMLScalarVolumeNode  # None: a new volume named after input, model and precision
-    model: str = "stresnet"  # filled from 'ctdenoise models --json', so not bound to a fixed Choice
+    model: str = DEFAULT_MODEL  # filled from 'ctdenoise models --json', so not bound to a fixed Choice
     precision: Precision = Precision.AUTO  # the engine picks the fastest path for the machine
     device: Device = Device.AUTO
     strength: Annotated[float, WithinRange(0.0, 1.0)] = 1.0  # blend of input (0) and network output (1)

@@ -20,7 +20,7 @@ from .device_options import Precision, predict_path, reconcile
 from .engine_command import DenoiseOptions
 from .expected_time import SpeedTable, expected_time_text
 from .logic import CTDenoiseLogic
-from .model_catalog import find
+from .model_catalog import default_model, find
 from .module_reload import forget_package
 from .parameter_node import CTDenoiseParameterNode
 from .process_runner import ProcessRunner, RunResult, RunState
@@ -163,10 +163,10 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _fillModels(self, models, error: str = "") -> None:
         self._updating = True
         try:
-            current = self._parameterNode.model if self._parameterNode else "stresnet"
+            current = self._parameterNode.model if self._parameterNode else default_model(models)
             self.ui.modelComboBox.clear()
             for model in models:
-                title = model.title + (" (default)" if model.name == "stresnet" else "")
+                title = model.title + (" (default)" if model.default else "")
                 self.ui.modelComboBox.addItem(title, model.name)
                 self.ui.modelComboBox.setItemData(self.ui.modelComboBox.count - 1, model.summary, qt.Qt.ToolTipRole)
             index = max(0, self.ui.modelComboBox.findData(current))

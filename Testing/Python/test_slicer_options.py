@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "CTDenoise"))
 
 from CTDenoiseSlicerLib import engine_command as ec  # noqa: E402
+from CTDenoiseSlicerLib import model_catalog  # noqa: E402
 from CTDenoiseSlicerLib.device_options import (  # noqa: E402
     Device,
     Precision,
@@ -21,7 +22,7 @@ from CTDenoiseSlicerLib.device_options import (  # noqa: E402
     reconcile,
     resolve_device,
 )
-from CTDenoiseSlicerLib.model_catalog import BUILTIN_MODELS, find, parse_models_json  # noqa: E402
+from CTDenoiseSlicerLib.model_catalog import BUILTIN_MODELS, default_model, find, parse_models_json  # noqa: E402
 
 
 def _enabled(device: Device, cuda: bool, model=None) -> set[str]:
@@ -177,8 +178,27 @@ def test_models_json_is_parsed_with_the_default_first() -> None:
         {"name": "srresnet", "architecture": "srresnet", "precisions": ["fp32", "fp16"]},
         {"name": "stresnet", "architecture": "stresnet", "precisions": ["fp32", "fp16", "int8"]}]})
     models = parse_models_json(text)
-    assert [m.name for m in models] == ["stresnet", "srresnet", "mine"]
+    assert [m.name for m in models] == ["stresnet", "srresnet", "mine"]  # an engine that names no default
     assert models[0].title == "STResNet" and find(models, "mine").precisions == ("fp32",)
+    assert default_model(models) == "stresnet" and models[0].default
     assert find(BUILTIN_MODELS, "stresnet") is not None
     with pytest.raises(ValueError):
         parse_models_json('{"weights": []}')
+
+
+def test_the_engine_names_the_default_and_the_panel_follows_it() -> None:
+    text = json.dumps({"default": "mine", "models": [
+        {"name": "stresnet", "architecture": "stresnet", "precisions": ["fp32"]},
+        {"name": "mine", "architecture": "stunet", "precisions": ["fp32"]},
+        {"name": "srresnet", "architecture": "srresnet", "precisions": ["fp32"]}]})
+    models = parse_models_json(text)
+    assert [m.name for m in models] == ["mine", "srresnet", "stresnet"]
+    assert default_model(models) == "mine" and [m.default for m in models] == [True, False, False]
+
+
+def test_the_panel_s_default_model_is_the_engine_s() -> None:
+    from CTDenoiseLib.vocabulary import BASELINE_MODEL, DEFAULT_MODEL
+
+    assert (model_catalog.DEFAULT_MODEL, model_catalog.BASELINE_MODEL) == (DEFAULT_MODEL, BASELINE_MODEL)
+    assert ec.DenoiseOptions().model == DEFAULT_MODEL and default_model(BUILTIN_MODELS) == DEFAULT_MODEL
+    assert model_catalog.TITLES[DEFAULT_MODEL] != DEFAULT_MODEL  # the default has a display name

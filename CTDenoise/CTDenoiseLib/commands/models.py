@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..vocabulary import Precision, choices
+from ..vocabulary import DEFAULT_MODEL, Precision, choices
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -57,12 +57,13 @@ def run(args: argparse.Namespace) -> int:
 
     rows = [summarise(entry) for entry in list_models()]
     if args.json:
-        print(json.dumps({"models": rows}, indent=2))
+        print(json.dumps({"default": DEFAULT_MODEL, "models": rows}, indent=2))
         return 0
     if not rows:
         print("No models registered.")
     for row in rows:
         not_here = "".join(f"; not {name}: {why}" for name, why in row["unavailable"].items())
-        print(f"{row['name']}\n  sha256 {row['sha256']}\n  precisions here: {', '.join(row['precisions'])}{not_here}\n"
-              f"  {row['summary']}\n  {row['weights']}")
+        default = " (default)" if row["name"] == DEFAULT_MODEL else ""
+        print(f"{row['name']}{default}\n  sha256 {row['sha256']}\n"
+              f"  precisions here: {', '.join(row['precisions'])}{not_here}\n  {row['summary']}\n  {row['weights']}")
     return 0
