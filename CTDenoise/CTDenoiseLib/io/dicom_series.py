@@ -122,9 +122,44 @@ def _check_nothing_left_out(folder: Path, series: list[SeriesInfo]) -> None:
                                  "in the volume.", "Repair, fetch again or remove the file, then run again.")
 
 
+def _folder_signature(folder: Path) -> tuple:
+    """What changes when a file of ``folder`` is added, removed, replaced or rewritten (name, size, mtime, inode):
+    a cheap stat of each entry, no file opened."""
+    entries = []
+    for entry in os.scandir(folder):
+        try:
+            info = entry.stat()
+        except OSError:  # a broken link: list_series refuses it by name
+            info = entry.stat(follow_symlinks=False)
+        entries.append((entry.name, info.st_size, info.st_mtime_ns, info.st_ino))
+    return tuple(sorted(entries))
+
+
+# The last folder listed, with its signature: the main path checks a folder before loading a model, reads it, and
+# copies its headers into a DICOM output, and GDCM's listing reads every file's header each time.
+_last_listing: dict[str, tuple[tuple, list]] = {}
+
+
 def list_series(folder: Path) -> list[SeriesInfo]:
     """The DICOM series in ``folder`` (not its sub-folders), in GDCM's order, after checking that GDCM left no
-    file of the folder out (a broken link, a special file, a damaged DICOM image)."""
+    file of the folder out (a broken link, a special file, a damaged DICOM image). Listed once while the folder's
+    files stay the same (checked by a stat of each).
+
+    Args:
+        folder: a folder of DICOM files.
+    """
+    key = str(Path(folder).resolve())
+    signature = _folder_signature(folder)
+    cached = _last_listing.get(key)
+    if cached is not None and cached[0] == signature:
+        return list(cached[1])
+    series = _list_series_now(folder)
+    _last_listing.clear()
+    _last_listing[key] = (signature, series)
+    return list(series)
+
+
+def _list_series_now(folder: Path) -> list[SeriesInfo]:
     _check_folder_entries(folder)
     with native_stderr_to_log():
         uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
