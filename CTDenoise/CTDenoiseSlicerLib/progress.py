@@ -125,6 +125,7 @@ class RunStatus:
         self.path: tuple[str, str, str] | None = None
         self.noise_hu: float | None = None
         self.noise_method = ""
+        self.noise_map_hu: tuple[float, float] | None = None  # lowest and highest slice the network was told
         self.snapshot: ProgressSnapshot | None = None
 
     def update(self, event: EngineEvent) -> None:
@@ -135,6 +136,8 @@ class RunStatus:
             self.path = engine_path(event) or self.path
         elif event.kind == "noise":
             self.noise_hu, self.noise_method = event.data["std_hu"], str(event.data.get("method", ""))
+            span = event.data.get("map_hu")
+            self.noise_map_hu = (float(span[0]), float(span[1])) if isinstance(span, list) and len(span) == 2 else None
 
     @property
     def text(self) -> str:
@@ -145,6 +148,8 @@ class RunStatus:
                          f"({'OpenVINO' if engine == 'openvino' else 'PyTorch'})")
         if self.noise_hu is not None:
             method = f", {self.noise_method}" if self.noise_method else ""
-            parts.append(f"input noise about {self.noise_hu:.0f} HU{method}")
+            per_slice = (f" ({self.noise_map_hu[0]:.0f}-{self.noise_map_hu[1]:.0f} HU slice by slice)"
+                         if self.noise_map_hu else "")
+            parts.append(f"input noise about {self.noise_hu:.0f} HU{per_slice}{method}")
         return "; ".join(parts)
 

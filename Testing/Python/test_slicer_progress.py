@@ -67,6 +67,8 @@ def test_noise_event_and_what_the_engine_chose_reach_the_status_line() -> None:
     assert status.path == ("int8", "cpu", "openvino")
     assert status.text == ("25 %; running INT8 on the CPU (OpenVINO); "
                            "input noise about 73 HU, MAD of the high-pass residual")
+    status.update(parse_event('{"event":"noise","std_hu":52.0,"method":"per slice","map_hu":[38.4,71.6]}'))
+    assert status.text.endswith("input noise about 52 HU (38-72 HU slice by slice), per slice")
 
 
 def test_the_engines_own_event_is_understood_when_importable() -> None:
