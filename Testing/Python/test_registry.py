@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from CTDenoiseLib.errors import CTDenoiseError
+from CTDenoiseLib.inference.tiling import halo_zyx
 from CTDenoiseLib.models import receptive_field_radius
 from CTDenoiseLib.models.files import load_model
 from CTDenoiseLib.models.registry import SHIPPED_DIR, find_model, read_registry, sha256_of
 
-SHIPPED_ARCHITECTURES = {"srresnet": "srresnet", "stresnet": "stresnet", "stresnet-am": "stresnet"}
+SHIPPED_ARCHITECTURES = {"srresnet": "srresnet", "stresnet": "stresnet", "stresnet-am": "stresnet", "stunet": "stunet"}
 SHIPPED = tuple(SHIPPED_ARCHITECTURES)
-DEFAULTS = ("srresnet", "stresnet")  # one per network; every other shipped model is an alternative
+DEFAULTS = ("srresnet", "stresnet", "stunet")  # one per network; every other shipped model is an alternative
 
 
 def test_shipped_registry_lists_every_network_with_matching_hashes() -> None:
@@ -36,7 +37,8 @@ def test_shipped_registry_lists_every_network_with_matching_hashes() -> None:
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_models_load_and_their_halo_is_within_the_receptive_field(name: str) -> None:
     model = load_model(name)
-    assert 0 < model.halo <= receptive_field_radius(model.module)[0]
+    radius = receptive_field_radius(model.module)
+    assert all(0 < halo <= reach for halo, reach in zip(halo_zyx(model.halo), radius)), (model.halo, radius)
 
 
 @pytest.fixture
