@@ -109,3 +109,22 @@ def test_an_unknown_simulated_kernel_is_one_clear_line_before_any_work(phantom, 
                  "--output-dir", str(tmp_path / "out")]) == 1
     assert "Unknown simulated_kernel 'lung'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_paired_comparison_with_a_named_method_is_written(phantom, tmp_path):
+    assert main(["detectability", "--phantom", str(phantom), "--simulated-doses", "--models", "--bootstrap", "20",
+                 "--paired-against", "as acquired", "--output-dir", str(tmp_path)]) == 0
+    with open(tmp_path / "detectability-paired.csv", encoding="utf-8") as handle:
+        paired = list(csv.DictReader(handle))
+    assert len(paired) == 3 * 4 and {r["method"] for r in paired} == {"nlm"}  # real doses x inserts
+    assert all(float(r["difference_lo"]) <= float(r["d_prime_difference"]) <= float(r["difference_hi"])
+               for r in paired)
+    assert "CHO d' minus that of as acquired" in (tmp_path / "detectability.md").read_text(encoding="utf-8")
+
+
+def test_pairing_with_a_method_the_run_does_not_score_is_refused_before_any_work(phantom, tmp_path, capsys):
+    assert main(["detectability", "--phantom", str(phantom), "--models", "stresnet", "--precisions", "int8",
+                 "--paired-against", "stresnet fp32", "--output-dir", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "'stresnet fp32' is not one of the methods this run scores (as acquired, stresnet int8, nlm)" in err
+    assert not (tmp_path / "out").exists()

@@ -11,6 +11,7 @@ from CTDenoiseLib.evaluation.model_observers import (
     d_prime,
     laguerre_gauss_channels,
     observe,
+    paired_difference,
     tune_channel_width,
 )
 
@@ -98,3 +99,19 @@ def test_bootstrap_interval_contains_the_estimate():
                      "halves", bootstrap=200)
     assert result.d_prime_ci[0] < result.d_prime < result.d_prime_ci[1]
     assert result.auc_ci[0] <= result.auc <= result.auc_ci[1]
+
+
+def test_a_paired_interval_sees_a_small_loss_that_the_two_intervals_side_by_side_hide():
+    """The same realisations, one method slightly blurring the signal away: the per-method intervals overlap, the
+    paired interval of the difference lies below zero; a method compared with itself differs by exactly 0."""
+    signal, channels = disk(contrast=1.0), laguerre_gauss_channels(SIZE, 4.0, 6)
+    present, absent = images(signal, 200, 4.0, seed=6)
+    weaker = present - 0.15 * signal  # the same noise, 15 % less signal
+    kept = observe(present, absent, "cho", channels, "halves", bootstrap=300, seed=1)
+    lost = observe(weaker, absent, "cho", channels, "halves", bootstrap=300, seed=1)
+    assert lost.d_prime_ci[1] > kept.d_prime_ci[0]  # side by side: overlapping
+    difference, low, high = paired_difference(lost, kept)
+    assert difference < 0 and low < difference < high < 0
+    assert paired_difference(kept, kept) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="resampled alike"):
+        paired_difference(kept, observe(present, absent, "cho", channels, "halves", bootstrap=10, seed=1))

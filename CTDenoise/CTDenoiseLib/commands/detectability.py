@@ -37,6 +37,10 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                              "class's realisations as one volume, as the phantom's rods run along z (denoised "
                              "neighbours then share information: intervals too narrow)")
     parser.add_argument("--bootstrap", type=int, help="bootstrap resamples for the 95 %% intervals")
+    parser.add_argument("--paired-against", metavar="METHOD",
+                        help="compare every method's CHO d' with this one's on the same realisations, with a paired "
+                             "bootstrap interval of the difference (a method as the tables name it, e.g. "
+                             "'stresnet int8'): the lesion-safety check of a candidate against the shipped model")
     parser.add_argument("--output-dir", type=Path, default=Path("detectability-output"))
     parser.set_defaults(handler=run)
 
@@ -46,7 +50,7 @@ def settings_from(args: argparse.Namespace):
     import json
 
     from ..errors import CTDenoiseError
-    from ..evaluation.detectability import DetectabilitySettings
+    from ..evaluation.detectability import DetectabilitySettings, method_names
     from ..simulation.kernels import KERNELS
 
     values: dict = {}
@@ -60,7 +64,7 @@ def settings_from(args: argparse.Namespace):
                                  f"Use the keys of {', '.join(DetectabilitySettings().to_dict())}.")
     for option, key in (("realisations", "simulated_realisations"), ("simulated_doses", "simulated_doses"),
                         ("models", "models"), ("precisions", "precisions"), ("bootstrap", "bootstrap"),
-                        ("denoise_as", "denoise_as")):
+                        ("denoise_as", "denoise_as"), ("paired_against", "paired_against")):
         if getattr(args, option) is not None:
             values[key] = getattr(args, option)
     if args.no_nlm:
@@ -71,6 +75,10 @@ def settings_from(args: argparse.Namespace):
     if settings.simulated_kernel not in KERNELS:
         raise CTDenoiseError(f"Unknown simulated_kernel '{settings.simulated_kernel}'.",
                              f"Use one of {', '.join(KERNELS)}.")
+    names = method_names(settings)
+    if settings.paired_against and settings.paired_against not in names:
+        raise CTDenoiseError(f"--paired-against '{settings.paired_against}' is not one of the methods this run "
+                             f"scores ({', '.join(names)}).", "Name one of them, e.g. 'stresnet int8'.")
     return settings
 
 
@@ -80,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..benchmark.cpu_peak import cpu_info
     from ..errors import CTDenoiseError
-    from ..evaluation.detectability import insert_geometry, run_study
-    from ..evaluation.detectability_report import figure, markdown, write_csv
+    from ..evaluation.detectability import insert_geometry, paired_rows, run_study
+    from ..evaluation.detectability_report import figure, markdown, paired_markdown, write_csv, write_paired_csv
     from ..io.volumes import make_output_folder
     from ..simulation.lcd_phantom import ground_truth
 
@@ -96,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     write_csv(rows, output / "detectability.csv")
     table = markdown(rows)
+    if settings.paired_against:
+        paired = paired_rows(rows, settings.paired_against)
+        write_paired_csv(paired, output / "detectability-paired.csv")
+        table += "\n" + paired_markdown(paired)
     (output / "detectability.md").write_text(table, encoding="utf-8")
     geometries = [{"insert": g.insert.name, "centre": g.insert.centre, "contrast_hu": g.insert.contrast_hu,
                    "diameter_px": g.insert.diameter_px, "roi_px": g.roi_size, "channel_width_px": g.channel_width}

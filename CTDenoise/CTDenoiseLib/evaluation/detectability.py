@@ -27,7 +27,7 @@ import numpy as np
 from ..simulation.kernels import DEFAULT_KERNEL
 from ..simulation.lcd_phantom import Insert, find_inserts, ground_truth, real_realisations, roi, simulate_realisations
 from ..vocabulary import CPU_PRECISIONS, SHIPPED_MODELS
-from .model_observers import laguerre_gauss_channels, observe, tune_channel_width
+from .model_observers import laguerre_gauss_channels, observe, paired_difference, tune_channel_width
 
 CROP_MARGIN = 12  # pixels around the ROIs: more than the networks' receptive field radius (11)
 
@@ -53,6 +53,7 @@ class DetectabilitySettings:
     split_threshold: int = 20
     bootstrap: int = 500
     denoise_as: str = "slice"  # slice: each realisation its own one-slice volume; stack: each class's as one volume
+    paired_against: str = ""  # a method (e.g. "stresnet int8") every other is compared with, paired ("": none)
 
     def to_dict(self) -> dict:
         """The settings as the report records them."""
@@ -97,6 +98,16 @@ def crop_box(geometries: list[InsertGeometry]) -> tuple[slice, slice]:
 
 Method = Callable[[np.ndarray], np.ndarray]  # realisations (N, Y, X) HU -> their processed crops (N, Y', X') HU
 DENOISE_AS = ("slice", "stack")
+
+
+def method_names(settings: DetectabilitySettings) -> list[str]:
+    """The names of the table's rows, in order: ``as acquired``, ``MODEL PRECISION`` for each, ``nlm``.
+
+    Args:
+        settings: which models, precisions and whether NLM.
+    """
+    names = ["as acquired"] + [f"{model} {precision}" for model in settings.models for precision in settings.precisions]
+    return names + (["nlm"] if settings.nlm else [])
 
 
 def make_methods(settings: DetectabilitySettings, box: tuple[slice, slice]) -> dict[str, Method]:
@@ -188,8 +199,31 @@ def score_set(present: np.ndarray, absent: np.ndarray, geometries: list[InsertGe
                      "d_prime": cho.d_prime, "d_prime_lo": cho.d_prime_ci[0], "d_prime_hi": cho.d_prime_ci[1],
                      "npw_d_prime": npw.d_prime, "npw_d_prime_lo": npw.d_prime_ci[0],
                      "npw_d_prime_hi": npw.d_prime_ci[1], "npw_auc": npw.auc,
-                     "noise_std_hu": float(np.std(background - background.mean(axis=0)))})
+                     "noise_std_hu": float(np.std(background - background.mean(axis=0))),
+                     "cho": cho})  # for paired comparisons; not a CSV column
     return rows
+
+
+def paired_rows(rows: list[dict], against: str) -> list[dict]:
+    """Each method's CHO d' minus that of ``against`` on the same image set and insert, with its 95 % paired
+    bootstrap interval: both were observed on the same realisations and resampled alike, so the interval is of the
+    difference itself, much narrower than the two intervals side by side suggest.
+
+    Args:
+        rows: ``run_study``'s rows (with their ``cho`` results).
+        against: the method compared with, as named in the rows (e.g. ``"stresnet int8"``).
+    """
+    index = {(row["source"], row["dose"], row["method"], row["insert"]): row for row in rows}
+    paired = []
+    for row in rows:
+        reference = index.get((row["source"], row["dose"], against, row["insert"]))
+        if row["method"] == against or reference is None:
+            continue
+        difference, low, high = paired_difference(row["cho"], reference["cho"])
+        paired.append({"source": row["source"], "dose": row["dose"], "method": row["method"], "against": against,
+                       "insert": row["insert"], "d_prime_difference": difference, "difference_lo": low,
+                       "difference_hi": high})
+    return paired
 
 
 def run_study(root: Path, settings: DetectabilitySettings,

@@ -43,6 +43,36 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+PAIRED_COLUMNS = ("source", "dose", "method", "against", "insert", "d_prime_difference", "difference_lo",
+                  "difference_hi")
+
+
+def write_paired_csv(paired: list[dict], path: Path) -> None:
+    """The paired differences of CHO d' (``detectability.paired_rows``), floats to 4 decimals."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=PAIRED_COLUMNS)
+        writer.writeheader()
+        for row in paired:
+            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def paired_markdown(paired: list[dict]) -> str:
+    """One table: a row per (source, dose, method), per insert the CHO d' difference [95 % paired interval]."""
+    if not paired:
+        return ""
+    inserts = list(dict.fromkeys(row["insert"] for row in paired))
+    against = paired[0]["against"]
+    lines = [f"### CHO d' minus that of {against}, same realisations (95 % paired bootstrap interval)", "",
+             "| source | dose | method | " + " | ".join(inserts) + " |", "|---|---|---|" + "---|" * len(inserts)]
+    for key in dict.fromkeys((row["source"], row["dose"], row["method"]) for row in paired):
+        cells = []
+        for name in inserts:
+            r = next(x for x in paired if (x["source"], x["dose"], x["method"]) == key and x["insert"] == name)
+            cells.append(f"{r['d_prime_difference']:+.2f} [{r['difference_lo']:+.2f}, {r['difference_hi']:+.2f}]")
+        lines.append(f"| {key[0]} | {key[1] * 100:g} % | {key[2]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + [""])
+
+
 def figure(rows: list[dict], path: Path) -> None:
     """AUC (CHO) against dose, one panel per (source, insert), one line per method, 95 % CI as error bars."""
     from ..figures.png import new_figure, save_png

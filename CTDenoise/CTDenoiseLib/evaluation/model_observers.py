@@ -20,12 +20,36 @@ from scipy.special import eval_laguerre
 @dataclass(frozen=True)
 class ObserverResult:
     """Held-out scores and what they give: AUC (Mann-Whitney) and d' = difference of mean scores over the
-    root mean variance; ``*_ci``: 95 % percentile intervals over bootstrap resamples of the realisations."""
+    root mean variance; ``*_ci``: 95 % percentile intervals over bootstrap resamples of the realisations;
+    ``d_prime_samples``: d' of each resample. The resamples depend only on the seed and the numbers of
+    realisations, so two methods scored on the same realisations with the same seed are resampled alike: the
+    difference of their samples is a paired bootstrap of the difference of their d' (``paired_difference``)."""
 
     auc: float
     d_prime: float
     auc_ci: tuple[float, float]
     d_prime_ci: tuple[float, float]
+    d_prime_samples: tuple[float, ...] = ()
+
+
+def paired_difference(a: ObserverResult, b: ObserverResult) -> tuple[float, float, float]:
+    """d'(a) - d'(b) and its 95 % paired bootstrap interval, for two methods observed on the same realisations
+    with the same seed and bootstrap count (the same resamples).
+
+    Args:
+        a: one method's result.
+        b: the other's.
+
+    Raises:
+        ValueError: when the two were not resampled alike (different bootstrap counts).
+    """
+    if len(a.d_prime_samples) != len(b.d_prime_samples):
+        raise ValueError("the two results were not resampled alike (different bootstrap counts)")
+    difference = a.d_prime - b.d_prime
+    if not a.d_prime_samples:
+        return difference, float("nan"), float("nan")
+    samples = np.asarray(a.d_prime_samples) - np.asarray(b.d_prime_samples)
+    return difference, float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))
 
 
 def laguerre_gauss_channels(size: int, width: float, count: int,
@@ -174,4 +198,4 @@ def observe(present: np.ndarray, absent: np.ndarray, kind: str, channels: np.nda
     interval = (lambda v: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5)))) if bootstrap else (
         lambda v: (float("nan"), float("nan")))
     return ObserverResult(auc_mann_whitney(scores_p, scores_a), d_prime(scores_p, scores_a),
-                          interval(aucs), interval(dps))
+                          interval(aucs), interval(dps), tuple(float(value) for value in dps))
