@@ -25,7 +25,7 @@ class CTDenoise(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["CTDenoise contributors"]
         self.parent.helpText = _("""
-Denoise low-dose CT volumes with a 3D deep network (STResNet by default, or SRResNet), by default on the
+Denoise low-dose CT volumes with a 3D deep network (STUNet by default, STResNet or SRResNet), by default on the
 fastest path for the computer (INT8 on the CPU, FP16 on a CUDA GPU), in the background with progress and cancel,
 and compare radiomics features of a nodule before and after denoising. See <a href="https://github.com/ctdenoise/SlicerCTDenoise/blob/main/docs/slicer.md">the documentation</a>.
 """)  # noqa: E501 (a translated HTML string: splitting its long link would change the text to translate)

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from .device_options import Precision
 
 # The engine's default (its vocabulary.DEFAULT_MODEL, also sent by `models --json`); shown until the engine answers.
-DEFAULT_MODEL = "stresnet"
+DEFAULT_MODEL = "stunet"
 BASELINE_MODEL = "srresnet"  # the seed's reference network, listed second
+PAPER_MODEL = "stresnet"  # the paper's factorised network, the default until STUNet
 TITLES = {"stresnet": "STResNet", "srresnet": "SRResNet", "stresnet-am": "STResNet (activation-map fine-tuned)",
           "stunet": "STUNet"}
 
@@ -32,8 +33,10 @@ PRECISIONS = tuple(precision.value for precision in Precision if precision is no
 
 # Shown until the engine has answered (or when it cannot: torch not yet installed).
 BUILTIN_MODELS = (
-    ModelInfo(DEFAULT_MODEL, DEFAULT_MODEL, PRECISIONS, "STResNet (default): fast, for CPU or GPU.", default=True),
+    ModelInfo(DEFAULT_MODEL, DEFAULT_MODEL, PRECISIONS,
+              "STUNet (default): STResNet with a coarse in-plane branch; sees 41 pixels in-plane.", default=True),
     ModelInfo(BASELINE_MODEL, BASELINE_MODEL, PRECISIONS, "SRResNet-3D: the slower reference network."),
+    ModelInfo(PAPER_MODEL, PAPER_MODEL, PRECISIONS, "STResNet: the paper's factorised network, a little faster."),
 )
 
 

@@ -239,8 +239,8 @@ STUB_ENGINE = textwrap.dedent("""
     def emit(**event):
         print(json.dumps(event), flush=True)
     emit(event="info", message="precision auto: INT8 on the CPU (this CPU has avx512_vnni)")
-    emit(event="info", message="running stresnet INT8 on CPU via OpenVINO")
-    emit(event="engine", model="stresnet", precision="int8", device="cpu", backend="openvino",
+    emit(event="info", message="running stunet INT8 on CPU via OpenVINO")
+    emit(event="engine", model="stunet", precision="int8", device="cpu", backend="openvino",
          self_ensemble=False, strength=1.0)
     emit(event="info", message="PYTHONUTF8=" + os.environ.get("PYTHONUTF8", ""))
     emit(event="noise", std_hu=72.6, method="MAD of the high-pass residual")

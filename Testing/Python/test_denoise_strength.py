@@ -16,6 +16,7 @@ from CTDenoiseLib.errors import CTDenoiseError
 from CTDenoiseLib.inference.pipeline import blend, prepare_engine
 from CTDenoiseLib.io.volumes import read_volume
 from CTDenoiseLib.models.files import load_model
+from CTDenoiseLib.vocabulary import DEFAULT_MODEL
 
 ENGINE = [sys.executable, "-m", "CTDenoiseLib"]
 
@@ -53,7 +54,7 @@ def test_half_strength_lies_halfway_and_the_header_says_how_it_was_made(lidc_cro
     np.testing.assert_allclose(half_hu[body], ((source + full_hu) / 2)[body], atol=1.0)  # int16 rounding
     header = sitk.ReadImage(str(half))
     assert header.GetMetaData("ctdenoise_strength") == "0.5"
-    assert header.GetMetaData("ctdenoise_model") == "stresnet"
+    assert header.GetMetaData("ctdenoise_model") == DEFAULT_MODEL
     assert header.GetMetaData("ctdenoise_precision") == "fp32"
     noise = [event for event in events if event["event"] == "noise"]
     assert len(noise) == 1 and 5 < noise[0]["std_hu"] < 200 and noise[0]["method"]

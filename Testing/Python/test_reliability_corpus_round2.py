@@ -366,7 +366,7 @@ CORPUS = [
          tiny_models=True),
     # options and messages
     Case("--halo 0 below the measured halo", one(lambda f: image(f, "ct.nrrd", ct_array())),
-         "denoise {input} {out}/d.nrrd --progress json --halo 0", 0, outputs=("d.nrrd",),
+         "denoise {input} {out}/d.nrrd --model stresnet --progress json --halo 0", 0, outputs=("d.nrrd",),
          stdout=r"--halo 0 is below stresnet's measured halo of 10.* more than 46\.5 HU"),
     Case("--send-timeout inf", lidc_series, DICOM_OUT + " --send PACS@127.0.0.1:104 --send-timeout inf", 2,
          "--send-timeout: 'inf' is not a finite number", tiny_models=True),

@@ -102,7 +102,7 @@ def test_the_result_is_named_after_what_the_engine_chose_and_the_child_runs_in_u
     volume = add_volume(_chest(), "chest")
     result, output, events, runner = _run(slicer_core, volume, options=DenoiseOptions(strength=0.5))
     assert result.state is RunState.SUCCEEDED, result.error
-    assert output.GetName() == "chest denoised STResNet INT8 strength 0.50"
+    assert output.GetName() == "chest denoised STUNet INT8 strength 0.50"  # the default, as the engine ran it
     assert output.GetScene() is slicer_core.scene and not os.path.exists(runner.temp_dir)
     assert any(e.kind == "noise" and e.data["std_hu"] == 72.6 for e in events)
     assert "PYTHONUTF8=1" in result.log
@@ -117,7 +117,7 @@ def test_an_existing_output_is_overwritten_renamed_and_moved_under_the_inputs_tr
     before = node_counts(slicer_core.scene)
     result, output, _, _ = _run(slicer_core, volume, previous)
     assert result.state is RunState.SUCCEEDED and output is previous
-    assert output.GetName() == "oblique chest denoised STResNet INT8"
+    assert output.GetName() == "oblique chest denoised STUNet INT8"
     np.testing.assert_array_equal(slicer.util.arrayFromVolume(output), slicer.util.arrayFromVolume(volume))
     assert output.GetParentTransformNode() is tilt and output.GetDisplayNode().GetWindow() == 1500
     assert added_nodes(before, node_counts(slicer_core.scene)) == {}

@@ -176,11 +176,12 @@ def test_models_json_is_parsed_with_the_default_first() -> None:
     text = json.dumps({"models": [
         {"name": "mine", "architecture": "srresnet", "precisions": ["fp32"], "sha256": "ab", "summary": "site model"},
         {"name": "srresnet", "architecture": "srresnet", "precisions": ["fp32", "fp16"]},
-        {"name": "stresnet", "architecture": "stresnet", "precisions": ["fp32", "fp16", "int8"]}]})
+        {"name": "stresnet", "architecture": "stresnet", "precisions": ["fp32", "fp16", "int8"]},
+        {"name": "stunet", "architecture": "stunet", "precisions": ["fp32", "fp16", "int8"]}]})
     models = parse_models_json(text)
-    assert [m.name for m in models] == ["stresnet", "srresnet", "mine"]  # an engine that names no default
-    assert models[0].title == "STResNet" and find(models, "mine").precisions == ("fp32",)
-    assert default_model(models) == "stresnet" and models[0].default
+    assert [m.name for m in models] == ["stunet", "srresnet", "mine", "stresnet"]  # an engine that names no default
+    assert models[0].title == "STUNet" and find(models, "mine").precisions == ("fp32",)
+    assert default_model(models) == "stunet" and models[0].default
     assert find(BUILTIN_MODELS, "stresnet") is not None
     with pytest.raises(ValueError):
         parse_models_json('{"weights": []}')
@@ -197,8 +198,9 @@ def test_the_engine_names_the_default_and_the_panel_follows_it() -> None:
 
 
 def test_the_panel_s_default_model_is_the_engine_s() -> None:
-    from CTDenoiseLib.vocabulary import BASELINE_MODEL, DEFAULT_MODEL
+    from CTDenoiseLib.vocabulary import BASELINE_MODEL, DEFAULT_MODEL, PAPER_MODEL
 
-    assert (model_catalog.DEFAULT_MODEL, model_catalog.BASELINE_MODEL) == (DEFAULT_MODEL, BASELINE_MODEL)
+    assert ((model_catalog.DEFAULT_MODEL, model_catalog.BASELINE_MODEL, model_catalog.PAPER_MODEL)
+            == (DEFAULT_MODEL, BASELINE_MODEL, PAPER_MODEL))
     assert ec.DenoiseOptions().model == DEFAULT_MODEL and default_model(BUILTIN_MODELS) == DEFAULT_MODEL
     assert model_catalog.TITLES[DEFAULT_MODEL] != DEFAULT_MODEL  # the default has a display name
