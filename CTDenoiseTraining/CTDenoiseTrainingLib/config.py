@@ -63,11 +63,10 @@ class TrainConfig(TeacherStudentOptions, UnpairedOptions, ActivationMapOptions):
                                                        "(default: the name)")
     validation_fraction: float = option(0.2, group=DATA, help="fraction of patients held out when no validation "
                                                               "volumes or CSV split are given (default 0.2)")
-    phantom_pairs: str = option("", group=DATA, metavar="FOLDER",
-                                help="real scanner noise: add the MITA phantom's signal-absent realisations 1-5 at "
-                                     "10 %% and 55 %% dose (FOLDER: lcd_ct_phantom/fbp) as one real low-dose case "
-                                     "against the mean of its 100 %% realisations 1-5; realisations 6-10 and the "
-                                     "signal-present scans stay unseen (simulation/lcd_phantom.py)")
+    # Real scanner noise: realisations 6-10 and the signal-present scans stay unseen (simulation/lcd_phantom.py)
+    phantom_pairs: str = option("", group=DATA, metavar="FOLDER", help=(
+        "real scanner noise: the MITA phantom's signal-absent realisations 1-5 at 10 %% and 55 %% dose (FOLDER: "
+        "lcd_ct_phantom/fbp) as one low-dose case against the mean of its 100 %% realisations 1-5; 6-10 stay unseen"))
     real_pair_fraction: float = option(0.0, group=DATA,
                                        help="share of patches drawn from real low-dose pairs when simulated cases "
                                             "are trained on too (0: by voxel count, as every case; default 0)")
