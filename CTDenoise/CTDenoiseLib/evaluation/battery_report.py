@@ -202,5 +202,5 @@ def heat_map(rows: list[dict], path: Path, models: list[str] | None = None) -> P
         if np.isfinite(value):
             axes.text(column, row, f"{value:+.1f}", ha="center", va="center", fontsize=6)
     figure.colorbar(image, ax=axes, label="PSNR gain over NLM, noise per slice (dB)")
-    axes.set_title("Gain over non-local means told each slice's estimated noise (unseen data)", fontsize=9)
+    axes.set_title("Gain over non-local means told\neach slice's estimated noise (unseen data)", fontsize=9)
     return save_png(figure, path, dpi=130)
