@@ -173,13 +173,17 @@ def folder_named_like_a_volume(folder: Path) -> Path:
     return folder / "scan.nrrd"
 
 
-def same_folder_two_scans(folder: Path) -> dict:
-    """One folder holding two different scans, ct.nii.gz and ct.nrrd."""
+def _two_scans(folder: Path, first: str, second: str) -> dict:
     scans = folder / "scans"
     scans.mkdir()
-    image(scans, "ct.nii.gz", ct_array(seed=1))
-    image(scans, "ct.nrrd", ct_array(seed=2))
+    image(scans, first, ct_array(seed=1))
+    image(scans, second, ct_array(seed=2))
     return {"input": scans}
+
+
+def same_folder_two_scans(folder: Path) -> dict:
+    """One folder holding two different scans, ct.nii.gz and ct.nrrd."""
+    return _two_scans(folder, "ct.nii.gz", "ct.nrrd")
 
 
 def three_same_stems(folder: Path) -> dict:
@@ -198,11 +202,7 @@ def case_differing_stems(folder: Path) -> dict:
 
 def case_twins_in_one_folder(folder: Path) -> dict:
     """CT.nii.gz and ct.nrrd: on a case-insensitive file system CT.nrrd would be ct.nrrd."""
-    scans = folder / "scans"
-    scans.mkdir()
-    image(scans, "CT.nii.gz", ct_array(seed=1))
-    image(scans, "ct.nrrd", ct_array(seed=2))
-    return {"input": scans}
+    return _two_scans(folder, "CT.nii.gz", "ct.nrrd")
 
 
 def explicit_input_beside_another_scan(folder: Path) -> dict:
