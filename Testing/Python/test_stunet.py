@@ -99,7 +99,7 @@ def test_tiles_with_a_per_axis_halo_cover_every_voxel_once() -> None:
     counts = np.zeros(shape, dtype=np.int32)
     for tile in plan_tiles(shape, halo, 12_000):
         counts[tile.target] += 1
-        assert [c.start for c in tile.crop] == list(halo)
+        assert all(c.start >= h and c.stop <= s.stop - s.start - h for c, s, h in zip(tile.crop, tile.source, halo))
         assert np.prod([s.stop - s.start for s in tile.source]) <= 12_000
     assert (counts == 1).all()
 
