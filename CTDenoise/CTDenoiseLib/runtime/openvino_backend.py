@@ -4,8 +4,8 @@ OpenVINO is a base dependency (since the default install should have the fast pa
 lazily and says how to install it when it is missing (a hand-made environment). A compiled model is specialised
 to one static tile shape (compiling takes about 0.1-0.2 s here; on a small real crop static and dynamic shapes
 ran equally fast once compiled, so static shapes are kept for OpenVINO's per-shape kernel choice). A volume's
-tiles have one main shape plus a few edge shapes, so compiled models are cached per shape (least recently used,
-a few at most to bound memory).
+tiles have one shape (``inference.tiling``); compiled models are still cached per shape (least recently used, a
+few at most, since each keeps its own buffers) for callers that give other tiles.
 IR files are read from bytes whose SHA-256 was checked, never from a path that could change after the check.
 """
 
