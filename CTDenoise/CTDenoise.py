@@ -1,4 +1,4 @@
-"""CTDenoise: denoise low-dose CT with STResNet or SRResNet, and check what denoising does to radiomics.
+"""CTDenoise: denoise low-dose CT with STUNet (default), STResNet or SRResNet-3D; check what it does to radiomics.
 
 Thin module file (Slicer finds the classes by name); the work is in ``CTDenoiseSlicerLib`` (Slicer side) and
 ``CTDenoiseLib`` (the engine, run as a separate ``PythonSlicer -m CTDenoiseLib`` process). Nothing heavy is
