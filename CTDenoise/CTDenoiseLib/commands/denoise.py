@@ -39,8 +39,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", default=".nrrd", choices=(".nrrd", ".nii", ".nii.gz", ".mha"),
                         help="output file type in batch mode (default .nrrd)")
     parser.add_argument("--progress", **PROGRESS)
-    parser.add_argument("--max-tile-mvox", type=bounded(float, MAX_TILE_MVOX), default=4.0,
-                        help="largest tile, halo included, in millions of voxels (bounds memory; default 4)")
+    parser.add_argument("--max-tile-mvox", type=bounded(float, MAX_TILE_MVOX), default=None,
+                        help="largest tile, halo included, in millions of voxels (bounds memory; default 8 for INT8, "
+                             "4 for FP32 and FP16)")
     parser.add_argument("--halo", type=bounded(int, HALO, "the networks see 11 voxels"), default=None,
                         help="tile overlap in voxels, 0-64 (default: the model card's)")
     parser.add_argument("--series", default=None, metavar="UID",
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble,
                             args.strength, choice)
     warn_halo_below_measured(engine, args.halo, progress)
-    result = denoise_with(engine, args.input[0], args.output, progress, int(args.max_tile_mvox * 1e6), args.halo,
+    result = denoise_with(engine, args.input[0], args.output, progress, tile_voxels(args.max_tile_mvox), args.halo,
                           series=args.series, writer=dicom.writer(engine, progress) if dicom else None,
                           preview=preview)
     if args.progress == ProgressFormat.JSON:
@@ -138,7 +139,7 @@ def run_batch(args: argparse.Namespace, progress) -> int:
                                 args.strength)
         warn_halo_below_measured(engine, args.halo, progress)
         extra = {"rank": rank.rank} if rank.world_size > 1 else {}
-        results = denoise_many(engine, pairs, progress, int(args.max_tile_mvox * 1e6), args.halo,
+        results = denoise_many(engine, pairs, progress, tile_voxels(args.max_tile_mvox), args.halo,
                                on_result=lambda result: emit({**result.event(), **extra}), preview_dir=preview_dir,
                                preview_slice_index=args.preview_slice)
         failed = sum(result.status != "ok" for result in results)
@@ -174,3 +175,9 @@ def _sum_over_ranks(ok: int, failed: int) -> tuple[int, int]:
         return int(counts[0]), int(counts[1])
     finally:
         dist.destroy_process_group()
+
+
+def tile_voxels(max_tile_mvox: float | None) -> int | None:
+    """``--max-tile-mvox`` in voxels; None leaves the precision's default to the engine."""
+    return None if max_tile_mvox is None else int(max_tile_mvox * 1e6)
+

@@ -24,7 +24,7 @@ from ..runtime.backends import Choice, Runner, describe_runner, pick_backend, ru
 from ..runtime.precision_auto import choose_precision
 from ..vocabulary import DEFAULT_MODEL, Backend, Device, Precision
 from .self_ensemble import self_ensemble
-from .tiled import DEFAULT_MAX_TILE_VOXELS, denoise_hu, output_volume
+from .tiled import default_tile_voxels, denoise_hu, output_volume
 from .tiling import Halo
 
 
@@ -86,7 +86,7 @@ class Engine:
         """Whether a noise-conditioned network is told each slice's level (the card's ``noise_map`` ``slice``)."""
         return self.noise_conditioned and self.loaded.noise_map == "slice"
 
-    def denoise(self, hu: np.ndarray, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: Halo | None = None,
+    def denoise(self, hu: np.ndarray, max_tile_voxels: int | None = None, halo: Halo | None = None,
                 on_tile: Callable[[int, int], None] | None = None, noise_std_hu: float | np.ndarray | None = None,
                 noise_grain: float | None = None) -> np.ndarray:
         """The denoised volume (float32 HU) at this engine's strength: the one path from an array to its
@@ -94,7 +94,8 @@ class Engine:
 
         Args:
             hu: the volume in HU, (z, y, x).
-            max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
+            max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound); None: the
+                precision's default (``tiled.default_tile_voxels``).
             halo: tile overlap in voxels; None takes the model's own.
             on_tile: called with (tiles done, tiles) after each tile.
             noise_std_hu: the input's noise level (standard deviation, HU) for a noise-conditioned model, one number
@@ -116,8 +117,9 @@ class Engine:
                 noise_std_hu = estimate.std_hu if noise_std_hu is None else noise_std_hu
                 noise_grain = estimate.grain if noise_grain is None else noise_grain
             gain = rule.for_grain(noise_grain)
+        tile_voxels = default_tile_voxels(self.choice.precision) if max_tile_voxels is None else max_tile_voxels
         denoised = denoise_hu(hu, self.run, self.loaded.normalization, self.loaded.halo if halo is None else halo,
-                              max_tile_voxels, on_tile=on_tile, noise_std_hu=noise_std_hu, noise_level_gain=gain)
+                              tile_voxels, on_tile=on_tile, noise_std_hu=noise_std_hu, noise_level_gain=gain)
         return blend(hu, denoised, self.strength)
 
     def metadata(self, noise: NoiseEstimate) -> tuple[tuple[str, str], ...]:
@@ -249,7 +251,7 @@ def peak_rss_mb() -> float | None:
 
 
 def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str | os.PathLike,
-                 progress: Progress | None = None, max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS,
+                 progress: Progress | None = None, max_tile_voxels: int | None = None,
                  halo: int | None = None, series: str | None = None,
                  writer: Callable[[Volume, Path], object] | None = None,
                  preview: PreviewRequest | None = None) -> FileResult:
@@ -265,7 +267,8 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
         output_path: the output file, checked before any work (its type from its extension); with ``writer``, what
             ``writer`` is given.
         progress: told the input's estimated noise level and each tile done; None reports nothing.
-        max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
+        max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound); None: the
+            precision's default.
         halo: tile overlap in voxels; None takes the model's own.
         series: which DICOM series (UID or number) of a folder holding several.
         writer: writes the denoised volume to ``output_path`` instead of ``write_checked_volume``.
@@ -305,7 +308,7 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
 
 def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, model: str = DEFAULT_MODEL,
                  precision: str = Precision.FP32, device: str = Device.AUTO, progress: Progress | None = None,
-                 max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
+                 max_tile_voxels: int | None = None, halo: int | None = None,
                  backend: str = Backend.AUTO, ensemble: bool = False, strength: float = 1.0) -> Path:
     """Denoise one volume and write it (int16 HU, same geometry) atomically; the input is only read.
 
@@ -316,7 +319,8 @@ def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
         precision: ``auto``, ``fp32``, ``fp16`` or ``int8``; ``auto`` picks the fastest here.
         device: ``auto``, ``cpu`` or ``cuda``.
         progress: told what runs, the input's noise level, each tile done and the end; None reports nothing.
-        max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
+        max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound); None: the
+            precision's default.
         halo: tile overlap in voxels; None takes the model's own.
         backend: ``auto``, ``torch`` or ``openvino`` (as in ``pick_backend``).
         ensemble: average the 8 flips of every tile (``self_ensemble``), 8x the time.
@@ -335,7 +339,7 @@ def denoise_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
 
 
 def denoise_many(engine: Engine, pairs: list[tuple[Path, Path]], progress: Progress | None = None,
-                 max_tile_voxels: int = DEFAULT_MAX_TILE_VOXELS, halo: int | None = None,
+                 max_tile_voxels: int | None = None, halo: int | None = None,
                  on_result: Callable[[FileResult], None] | None = None, preview_dir: Path | None = None,
                  preview_slice_index: int | None = None) -> list[FileResult]:
     """Denoise each (input, output) pair; a file that fails is reported and the rest go on.
@@ -344,7 +348,8 @@ def denoise_many(engine: Engine, pairs: list[tuple[Path, Path]], progress: Progr
         engine: from ``prepare_engine``, reused for every file.
         pairs: (input path, output path) of each volume, in the order they are run.
         progress: told each file's noise level and tiles done; None reports nothing.
-        max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound).
+        max_tile_voxels: the largest tile the network sees at once, in voxels (memory bound); None: the
+            precision's default.
         halo: tile overlap in voxels; None takes the model's own.
         on_result: called with each file's result as soon as that file is done.
         preview_dir: where each output's preview goes (``preview_path_for``); None: no previews.
