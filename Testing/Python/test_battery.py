@@ -228,9 +228,16 @@ def test_tuning_returns_the_candidates_with_the_best_mean_psnr(phantom_case: Pat
     assert len({row["mean_psnr_db"] for row in nlm_rows}) > 1  # the strength changes the result
 
 
-def test_noise_level_gain_tuning_scores_each_gain_and_refuses_a_blind_model(phantom_case: Path) -> None:
+def test_noise_level_gain_tuning_scores_each_gain_and_refuses_a_blind_model(phantom_case: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from CTDenoiseLib.errors import CTDenoiseError
     from CTDenoiseLib.evaluation.noise_gain_tuning import tune_noise_level_gain
+
+    from tiny_models import register_tiny_models
+
+    # every shipped model is noise-conditioned since SRResNet was retrained: a blind one is registered here
+    blind = register_tiny_models(tmp_path / "models", names=("srresnet-blind",))
+    monkeypatch.setenv("CTDENOISE_MODEL_DIRS", str(blind))
 
     grid = Grid(cases={"synthetic chest": str(phantom_case)}, doses=[0.1], thicknesses=["native"],
                 pixels=["native"], exposure_control=[True], kernels=["hann"])
@@ -239,4 +246,4 @@ def test_noise_level_gain_tuning_scores_each_gain_and_refuses_a_blind_model(phan
     assert best == max(rows, key=lambda row: row["mean_psnr_db"])["noise_level_gain"]
     assert len({round(row["mean_psnr_db"], 3) for row in rows}) == 3  # the gain reaches the network
     with pytest.raises(CTDenoiseError, match="blind"):
-        tune_noise_level_gain(grid, "srresnet", log=lambda _: None)
+        tune_noise_level_gain(grid, "srresnet-blind", log=lambda _: None)

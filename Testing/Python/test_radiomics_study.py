@@ -16,6 +16,7 @@ from CTDenoiseLib.hu import HUNormalization
 from CTDenoiseLib.inference.pipeline import Engine
 from CTDenoiseLib.io.volumes import Volume, write_volume
 from CTDenoiseLib.radiomics import study as radiomics_study
+from CTDenoiseLib.runtime.backends import Choice
 from CTDenoiseLib.simulation.low_dose import DoseSimulation
 
 pytest.importorskip("radiomics", reason="pyradiomics not installed (pip install pyradiomics-bhklab)")
@@ -41,7 +42,8 @@ def test_study_writes_tables_and_figure_with_consistent_statistics(tmp_path: Pat
     (tmp_path / "cases").mkdir()
     for seed in range(3):
         _case(tmp_path / "cases" / f"case{seed}", seed)
-    identity = Engine(SimpleNamespace(normalization=HUNormalization(), halo=2), lambda tile: tile, None, "torch")
+    loaded = SimpleNamespace(normalization=HUNormalization(), halo=2)
+    identity = Engine(loaded, lambda tile: tile, Choice("fp32", "cpu"), "torch")  # type: ignore[arg-type]
     monkeypatch.setattr(radiomics_study, "_engines", lambda models: {name: identity for name in models})
     cases = radiomics_study.find_cases([tmp_path / "cases"], "image.nrrd", "mask.nrrd")
     assert [c.name for c in cases] == ["case0", "case1", "case2"]

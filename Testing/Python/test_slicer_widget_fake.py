@@ -176,7 +176,7 @@ def test_the_panel_says_what_auto_will_run_and_how_long_before_the_click(fake) -
     widget._updateChoices()
     assert "INT8 on the CPU (OpenVINO)" in widget.ui.deviceInfoLabel.text
     text = widget.ui.expectedTimeLabel.text
-    assert "about 35 s" in text and "with STUNet INT8" in text and "estimate" in text  # the default's measured row
+    assert "about 27 s" in text and "with STUNet INT8" in text and "estimate" in text  # the default's measured row
 
 
 def test_reload_forgets_the_helper_package_first(fake) -> None:

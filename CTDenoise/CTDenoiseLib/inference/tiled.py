@@ -62,6 +62,7 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
     Raises:
         ValueError: the network's output on the first tile is not its input upscaled by a whole factor along z.
     """
+    multiple = int(getattr(run, "spatial_multiple", 1))
     run = with_spatial_multiple(run)
     halos = halo_zyx(halo)
     levels = None  # the noise channel's value of each (padded) slice, for a noise-conditioned network
@@ -75,7 +76,7 @@ def denoise_hu(hu: np.ndarray, run: Callable[[np.ndarray], np.ndarray], normaliz
     padded = np.pad(normalised, [(h, h) for h in halos], mode="edge")
     output: np.ndarray | None = None
     factor = 1
-    tiles = plan_tiles(hu.shape, halo, max_tile_voxels)
+    tiles = plan_tiles(hu.shape, halo, max_tile_voxels, multiple)
     for index, tile in enumerate(tiles):
         block = padded[tile.source]
         if levels is not None:

@@ -59,27 +59,32 @@ def _axis_read(length: int, core: int, halo: int) -> int:
     return len(_axis_starts(length, core)) * (core + 2 * halo)
 
 
-def _axis_spans(length: int, core: int, halo: int) -> list[tuple[slice, slice, slice]]:
+def _axis_spans(length: int, core: int, halo: int, multiple: int = 1) -> list[tuple[slice, slice, slice]]:
     """Along one axis, each tile's (source, target, crop). A last core that would be shorter is read as a whole
     one ending at the volume's edge, keeping only its new part: every tile then has one shape, which OpenVINO
-    compiles once (each compiled shape holds its own buffers: four shapes cost 1.7 GB more at 512x512x300)."""
+    compiles once (each compiled shape holds its own buffers: four shapes cost 0.76 GB more at 512x512x300).
+    Reads start at multiples of ``multiple`` in the padded volume, where a network that downsamples sees the grid
+    of an untiled pass (a shifted last tile moves forward to the next multiple, reading less at the edge)."""
     core = min(core, length)
     spans = []
     for start in _axis_starts(length, core):
         end = min(start + core, length)
-        read = min(start, length - core)
-        spans.append((slice(read, read + core + 2 * halo), slice(start, end),
+        read = min(start, -(-(length - core) // multiple) * multiple)
+        spans.append((slice(read, min(read + core, length) + 2 * halo), slice(start, end),
                       slice(halo + start - read, halo + end - read)))
     return spans
 
 
-def _in_plane_cores(length: int) -> list[int]:
-    """An in-plane axis cut into 1, 2, 3, ... near-equal parts, no part shorter than 32 voxels unless the axis is."""
+def _in_plane_cores(length: int, multiple: int = 1) -> list[int]:
+    """An in-plane axis cut into 1, 2, 3, ... near-equal parts, no part shorter than 32 voxels unless the axis is,
+    each rounded up to a multiple of ``multiple`` (a downsampling network's grid) where the axis is longer."""
     parts = range(1, -(-length // MIN_TILE_SIDE) + 1)
-    return sorted({min(length, max(MIN_TILE_SIDE, -(-length // count))) for count in parts}, reverse=True)
+    sizes = {max(MIN_TILE_SIDE, -(-length // count)) for count in parts}
+    return sorted({min(length, -(-size // multiple) * multiple) for size in sizes}, reverse=True)
 
 
-def tile_core_shape(shape: tuple[int, int, int], halo: Halo, max_voxels: int) -> tuple[int, int, int]:
+def tile_core_shape(shape: tuple[int, int, int], halo: Halo, max_voxels: int,
+                    multiple: int = 1) -> tuple[int, int, int]:
     """The core (z, y, x) whose plan reads the fewest voxels while each haloed tile holds at most ``max_voxels``.
 
     Each in-plane axis is split into 1, 2, 3, ... near-equal parts (``_in_plane_cores``), z into the fewest
@@ -91,6 +96,7 @@ def tile_core_shape(shape: tuple[int, int, int], halo: Halo, max_voxels: int) ->
         shape: the volume's shape (Z, Y, X) in voxels.
         halo: voxels of overlap added on each side of a core (one number, or z, y, x).
         max_voxels: the most voxels a haloed tile, ``(core + 2 * halo)`` along each axis, may hold.
+        multiple: in-plane cores are multiples of this (the network's ``spatial_multiple``) where the axis is longer.
 
     Returns:
         The core's (z, y, x) size in voxels; where no candidate fits ``max_voxels`` even one slice deep, one
@@ -100,8 +106,8 @@ def tile_core_shape(shape: tuple[int, int, int], halo: Halo, max_voxels: int) ->
     hz, hy, hx = halo_zyx(halo)
     best: tuple[tuple[int, int], tuple[int, int, int]] | None = None
     smallest = (1, height, width)
-    for core_y in _in_plane_cores(height):
-        for core_x in _in_plane_cores(width):
+    for core_y in _in_plane_cores(height, multiple):
+        for core_x in _in_plane_cores(width, multiple):
             smallest = min(smallest, (1, core_y, core_x), key=lambda core: core[1] * core[2])
             fits_z = min(depth, max_voxels // ((core_y + 2 * hy) * (core_x + 2 * hx)) - 2 * hz)
             if fits_z < 1:
@@ -115,7 +121,7 @@ def tile_core_shape(shape: tuple[int, int, int], halo: Halo, max_voxels: int) ->
     return best[1] if best else smallest
 
 
-def plan_tiles(shape: tuple[int, int, int], halo: Halo, max_voxels: int) -> list[Tile]:
+def plan_tiles(shape: tuple[int, int, int], halo: Halo, max_voxels: int, multiple: int = 1) -> list[Tile]:
     """The tiles that cover a volume, all of one shape: cores of ``tile_core_shape``; where the last core along
     an axis is shorter, its tile is read whole, ending at the volume's edge, and keeps only the voxels not yet
     covered.
@@ -125,11 +131,14 @@ def plan_tiles(shape: tuple[int, int, int], halo: Halo, max_voxels: int) -> list
         halo: voxels of overlap on each side (one number, or z, y, x); ``Tile.source`` indexes the volume padded
             by ``halo`` voxels.
         max_voxels: the most voxels a haloed tile may hold (see ``tile_core_shape``).
+        multiple: a downsampling network's in-plane grid (``spatial_multiple``): in-plane reads start at its
+            multiples in the padded volume, as in an untiled pass, so tiling changes nothing but the halo's reach.
 
     Returns:
         The tiles in z, y, x order; their targets cover the volume exactly once.
     """
-    core = tile_core_shape(shape, halo, max_voxels)
-    spans = [_axis_spans(length, size, h) for length, size, h in zip(shape, core, halo_zyx(halo))]
+    core = tile_core_shape(shape, halo, max_voxels, multiple)
+    multiples = (1, multiple, multiple)  # networks downsample in-plane only
+    spans = [_axis_spans(length, size, h, m) for length, size, h, m in zip(shape, core, halo_zyx(halo), multiples)]
     return [Tile(source=(z[0], y[0], x[0]), target=(z[1], y[1], x[1]), crop=(z[2], y[2], x[2]))
             for z in spans[0] for y in spans[1] for x in spans[2]]
