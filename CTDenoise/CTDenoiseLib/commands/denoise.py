@@ -180,4 +180,3 @@ def _sum_over_ranks(ok: int, failed: int) -> tuple[int, int]:
 def tile_voxels(max_tile_mvox: float | None) -> int | None:
     """``--max-tile-mvox`` in voxels; None leaves the precision's default to the engine."""
     return None if max_tile_mvox is None else int(max_tile_mvox * 1e6)
-

@@ -55,14 +55,16 @@ MIN_TILE_SIDE = 32  # in-plane sides below this read mostly halo
 
 
 def _axis_read(length: int, core: int, halo: int) -> int:
-    """Voxels read along one axis: every tile reads a whole core and ``halo`` on both sides (``_axis_spans``)."""
+    """Voxels read along one axis, every tile a whole core and ``halo`` on both sides (``_axis_spans``; a last tile
+    moved forward onto a downsampling grid reads a little less, so this is an upper bound there)."""
     return len(_axis_starts(length, core)) * (core + 2 * halo)
 
 
 def _axis_spans(length: int, core: int, halo: int, multiple: int = 1) -> list[tuple[slice, slice, slice]]:
     """Along one axis, each tile's (source, target, crop). A last core that would be shorter is read as a whole
     one ending at the volume's edge, keeping only its new part: every tile then has one shape, which OpenVINO
-    compiles once (each compiled shape holds its own buffers: four shapes cost 0.76 GB more at 512x512x300).
+    compiles once (each compiled shape holds its own buffers: at 512x512x300 STResNet INT8 took 0.76 GB more
+    with the two shapes of the earlier plan).
     Reads start at multiples of ``multiple`` in the padded volume, where a network that downsamples sees the grid
     of an untiled pass (a shifted last tile moves forward to the next multiple, reading less at the edge)."""
     core = min(core, length)
