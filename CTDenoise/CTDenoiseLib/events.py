@@ -12,8 +12,11 @@ Every event the engine prints is named here and written by ``emit``; readers use
   {"event":"batch","files":n,"ok":k,"failed":m,"ranks":r}   the end of a batch
   {"event":"send","node":..,"files":n,"accepted":k,...}   a DICOM store to a PACS node
   {"event":"quantized",...}   ``ctdenoise quantize``'s summary
-  {"event":"engine","model":..,"precision":..,"device":..,"backend":..,"self_ensemble":..,"strength":..}   what
-                                                runs, once the model is loaded (``ctdenoise denoise``)
+  {"event":"engine","model":..,"precision":..,"device":..,"backend":..,"self_ensemble":..,"strength":..,
+   "adapt_steps":..}                            what runs, once the model is loaded (``ctdenoise denoise``);
+                                                adapt_steps: null, or the steps of ``--adapt`` per scan
+  {"event":"adapted","steps":..,"kernel":..,"seconds":..,"first_loss":..,"last_loss":..}   a network adapted to the
+                                                scan before it is denoised (``--adapt``)
 The training commands' events (``CTDenoiseTrainingLib.commands``, written by the same ``emit``):
   {"event":"trained",...} / {"event":"stopped","step":k,"seconds":S}   the end of ``ctdenoise train``
   {"event":"exported",...}   ``ctdenoise export-checkpoint``
@@ -27,7 +30,8 @@ import json
 import sys
 from typing import TextIO
 
-DENOISE_EVENTS = ("progress", "info", "engine", "noise", "done", "error", "file", "batch", "send")  # `denoise`
+DENOISE_EVENTS = ("progress", "info", "engine", "noise", "adapted", "done", "error", "file", "batch",
+                  "send")  # `denoise`
 TRAINING_EVENTS = ("trained", "stopped", "exported", "train-benchmark", "lesion-classifier")
 EVENTS = (*DENOISE_EVENTS, "quantized", *TRAINING_EVENTS)
 

@@ -11,6 +11,7 @@ from .events import emit, event
 from .vocabulary import ProgressFormat
 
 if TYPE_CHECKING:
+    from .inference.adaptation import AdaptationReport
     from .noise.estimate import NoiseEstimate
 
 
@@ -51,6 +52,14 @@ class Progress:
             self.info(f"estimated noise in soft tissue: {estimate.std_hu:.0f} HU ({estimate.method})")
         else:
             self.info("estimated noise: no flat soft tissue found to measure it in")
+
+    def adapted(self, report: "AdaptationReport") -> None:
+        """A network was adapted to the scan (``--adapt``); people read it as an info line.
+
+        Args:
+            report: what the adaptation did.
+        """
+        self.info(report.summary)
 
     def finished(self, output: str, seconds: float) -> None:
         """The output is written.
@@ -107,6 +116,15 @@ class JsonProgress(Progress):
             estimate: the input's noise estimate.
         """
         emit(estimate.event(), self.stream)
+
+    def adapted(self, report: "AdaptationReport") -> None:
+        """The info line for the log, then an ``adapted`` event.
+
+        Args:
+            report: what the adaptation did.
+        """
+        super().adapted(report)
+        emit(report.event(), self.stream)
 
     def finished(self, output: str, seconds: float) -> None:
         """A ``done`` event.

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from ..vocabulary import BASELINE_MODEL, CPU_PRECISIONS, DEFAULT_MODEL
+from .option_types import ADAPT_STEPS, bounded
 
 SHARED_DATA = Path("../shared/data")
 
@@ -42,6 +43,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                              "run on several machines or processes)")
     parser.add_argument("--models", nargs="+", default=[DEFAULT_MODEL, BASELINE_MODEL])
     parser.add_argument("--precisions", nargs="+", default=list(CPU_PRECISIONS), choices=CPU_PRECISIONS)
+    parser.add_argument("--adapt", nargs="?", type=bounded(int, ADAPT_STEPS), const=300, default=None, metavar="STEPS",
+                        help="also score each model of --models adapted to each cell's low dose first (as "
+                             "`ctdenoise denoise --adapt`, FP32; default 300 steps): rows '<model> FP32 adapted'")
     parser.add_argument("--output-dir", type=Path, default=Path("battery-output"))
     parser.add_argument("--nlm-strength", type=float, default=None,
                         help="h / noise std of the reference-free NLM rows (the upper bound tries its own grid)")
@@ -143,6 +147,11 @@ def run(args: argparse.Namespace) -> int:
     for name, why in skipped.items():
         print(f"{name}: not run: {why}")
     methods = {**classical_methods(nlm, diffusion), **optional, **model_methods(args.models, args.precisions)}
+    if args.adapt:
+        from ..evaluation.battery import adapted_methods
+        from ..inference.adaptation import Adaptation
+
+        methods.update(adapted_methods(args.models, Adaptation(steps=args.adapt)))
     from ..io.volumes import make_output_folder
 
     make_output_folder(args.output_dir)  # before the hours of work it will hold

@@ -16,7 +16,7 @@ import sys
 from ..events import emit, event
 from ..vocabulary import DEFAULT_MODEL, Backend, Device, Precision, ProgressFormat, choices
 from . import denoise_dicom
-from .option_types import HALO, MAX_TILE_MVOX, NON_NEGATIVE, PROGRESS, STRENGTH, bounded
+from .option_types import ADAPT_STEPS, HALO, MAX_TILE_MVOX, NON_NEGATIVE, PROGRESS, STRENGTH, bounded
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -52,6 +52,12 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                              "keeps half the noise, like a vendor's 'medium'); recorded in the output's header")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="average the outputs for the 8 flips of each tile: about +0.2 dB PSNR for 8x the time")
+    parser.add_argument("--adapt", action="store_true",
+                        help="first fine-tune a copy of the network on this scan, without a reference "
+                             "(recorrupted-to-recorrupted training with noise of the scan's own texture and level; "
+                             "a few minutes on 2 CPU cores); runs FP32. Measured in docs/evaluation.md")
+    parser.add_argument("--adapt-steps", type=bounded(int, ADAPT_STEPS), default=None, metavar="N",
+                        help="steps of --adapt (default 300)")
     parser.add_argument("--preview", default=None, metavar="PNG",
                         help="also write a PNG of one axial slice: input | output | difference in a soft-tissue "
                              "and a lung window, captioned with the model, precision, strength, noise and time; in "
@@ -60,6 +66,19 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         help="the axial slice the preview shows, 0-based (default: the middle one)")
     denoise_dicom.add_arguments(parser)
     parser.set_defaults(handler=run)
+
+
+def adaptation(args: argparse.Namespace):
+    """``--adapt`` and ``--adapt-steps`` as the engine takes them (None: no adaptation)."""
+    from ..errors import CTDenoiseError
+    from ..inference.adaptation import Adaptation
+
+    if args.adapt_steps is not None and not args.adapt:
+        raise CTDenoiseError("--adapt-steps sets the steps of --adapt, but no --adapt was asked for.",
+                             "Add --adapt (or drop --adapt-steps).")
+    if not args.adapt:
+        return None
+    return Adaptation() if args.adapt_steps is None else Adaptation(steps=args.adapt_steps)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     choice = resolve_choice(args.precision, args.device) if args.precision != Precision.AUTO else None
     check_input(args.input[0], args.series)
     engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble,
-                            args.strength, choice)
+                            args.strength, choice, adaptation(args))
     warn_halo_below_measured(engine, args.halo, progress)
     result = denoise_with(engine, args.input[0], args.output, progress, tile_voxels(args.max_tile_mvox), args.halo,
                           series=args.series, writer=dicom.writer(engine, progress) if dicom else None,
@@ -136,7 +155,7 @@ def run_batch(args: argparse.Namespace, progress) -> int:
     failed = 0
     if pairs:
         engine = prepare_engine(args.model, args.precision, args.device, args.backend, progress, args.self_ensemble,
-                                args.strength)
+                                args.strength, adaptation=adaptation(args))
         warn_halo_below_measured(engine, args.halo, progress)
         extra = {"rank": rank.rank} if rank.world_size > 1 else {}
         results = denoise_many(engine, pairs, progress, tile_voxels(args.max_tile_mvox), args.halo,

@@ -42,7 +42,7 @@ class DicomJob:
         """The ``denoise_with`` writer that turns the denoised volume into the derived series.
 
         Args:
-            engine: the prepared engine (its model, precision and strength are recorded).
+            engine: the prepared engine (its model, precision, strength and adaptation are recorded).
             progress: told the writer's notes.
         """
         from ..errors import CTDenoiseError
@@ -54,7 +54,8 @@ class DicomJob:
                                  "output series keeps the input's slices.", "Write a volume file (.nrrd) instead.")
         entry = engine.loaded.entry
         derivation = Derivation(engine.loaded.name, engine.choice.precision, engine.strength,
-                                entry.weights.sha256 if entry else "")
+                                entry.weights.sha256 if entry else "",
+                                engine.adaptation.steps if engine.adaptation else 0)
 
         def write(volume, output):
             written = write_derived_series(volume, self.plan, derivation)

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from ..vocabulary import CPU_PRECISIONS
+from .option_types import ADAPT_STEPS, bounded
 
 DEFAULT_PHANTOM = Path("../shared/data/lcd_ct_phantom/fbp")
 
@@ -41,6 +42,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                         help="compare every method's CHO d' with this one's on the same realisations, with a paired "
                              "bootstrap interval of the difference (a method as the tables name it, e.g. "
                              "'stresnet int8'): the lesion-safety check of a candidate against the shipped model")
+    parser.add_argument("--adapt", type=bounded(int, ADAPT_STEPS), default=None, metavar="STEPS", dest="adapt_steps",
+                        help="also score each model in FP32 adapted to each image set first (as `ctdenoise denoise "
+                             "--adapt` with STEPS steps, e.g. 300): rows '<model> fp32 adapted'")
     parser.add_argument("--output-dir", type=Path, default=Path("detectability-output"))
     parser.set_defaults(handler=run)
 
@@ -64,7 +68,8 @@ def settings_from(args: argparse.Namespace):
                                  f"Use the keys of {', '.join(DetectabilitySettings().to_dict())}.")
     for option, key in (("realisations", "simulated_realisations"), ("simulated_doses", "simulated_doses"),
                         ("models", "models"), ("precisions", "precisions"), ("bootstrap", "bootstrap"),
-                        ("denoise_as", "denoise_as"), ("paired_against", "paired_against")):
+                        ("denoise_as", "denoise_as"), ("paired_against", "paired_against"),
+                        ("adapt_steps", "adapt_steps")):
         if getattr(args, option) is not None:
             values[key] = getattr(args, option)
     if args.no_nlm:

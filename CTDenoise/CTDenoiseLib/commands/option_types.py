@@ -13,6 +13,7 @@ from ..vocabulary import ProgressFormat, choices
 # (low, high, inclusive low): the ranges as data
 MAX_TILE_MVOX = (0.05, 100_000.0, True)  # a 32x32 in-plane tile with a 10-voxel halo and 8 slices is 0.076 Mvox
 HALO = (0, 64, True)  # the shipped networks see 11 voxels; a wider halo only costs time and memory
+ADAPT_STEPS = (1, 100_000, True)  # fine-tuning steps of --adapt (inference.adaptation.Adaptation checks the same)
 POSITIVE = (0.0, math.inf, False)
 NON_NEGATIVE = (0.0, math.inf, True)
 DOSE = (0.0, 1.0, False)

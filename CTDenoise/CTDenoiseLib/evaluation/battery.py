@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from scipy import ndimage
@@ -22,8 +22,12 @@ from scipy import ndimage
 from ..io.volumes import Volume, read_volume
 from ..noise.estimate import MIN_PIXELS, estimate_noise_per_slice, estimate_noise_std
 from ..simulation.low_dose import DoseSimulation, simulate_volume, thicken_slices
+from ..vocabulary import Device, Precision
 from .battery_grid import NATIVE, Condition, Grid
 from .metrics import psnr, ssim
+
+if TYPE_CHECKING:
+    from ..inference.adaptation import Adaptation
 
 BATTERY_WINDOW = (-1000.0, 1000.0)  # HU: body PSNR/SSIM as radiologists' soft-tissue-to-lung range
 LOW_DOSE = "low dose"
@@ -272,6 +276,31 @@ def model_methods(models: list[str], precisions: list[str]) -> dict[str, Method]
                 return engine.denoise(scene.low, BATTERY_TILE_VOXELS)
 
             methods[f"{model} {precision.upper()}"] = run
+    return methods
+
+
+def adapted_methods(models: list[str], adaptation: "Adaptation") -> dict[str, Method]:
+    """Each registered model in FP32 adapted to each scene's low dose before denoising it (``--adapt``).
+
+    Args:
+        models: registered model names.
+        adaptation: the adaptation's settings.
+
+    Returns:
+        By ``"{model} FP32 adapted"``: a method that adapts a copy of the model to the scene's low dose (told the
+        scene's reference-free noise estimate, as ``ctdenoise denoise --adapt``) and denoises it with that copy.
+    """
+    from ..inference.pipeline import prepare_engine
+
+    methods: dict[str, Method] = {}
+    for model in models:
+        engine = prepare_engine(model, Precision.FP32, Device.CPU, adaptation=adaptation)
+
+        def run(scene: Scene, engine=engine) -> np.ndarray:
+            adapted = engine.adapted_to(scene.low, pixel_mm=float(scene.spacing[0]))
+            return adapted.denoise(scene.low, BATTERY_TILE_VOXELS)
+
+        methods[f"{model} FP32 adapted"] = run
     return methods
 
 

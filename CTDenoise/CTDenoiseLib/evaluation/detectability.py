@@ -54,6 +54,7 @@ class DetectabilitySettings:
     bootstrap: int = 500
     denoise_as: str = "slice"  # slice: each realisation its own one-slice volume; stack: each class's as one volume
     paired_against: str = ""  # a method (e.g. "stresnet int8") every other is compared with, paired ("": none)
+    adapt_steps: int = 0  # > 0: also each model in FP32 adapted (--adapt) to each image set's realisations first
 
     def to_dict(self) -> dict:
         """The settings as the report records them."""
@@ -107,6 +108,7 @@ def method_names(settings: DetectabilitySettings) -> list[str]:
         settings: which models, precisions and whether NLM.
     """
     names = ["as acquired"] + [f"{model} {precision}" for model in settings.models for precision in settings.precisions]
+    names += [f"{model} fp32 adapted" for model in settings.models] if settings.adapt_steps else []
     return names + (["nlm"] if settings.nlm else [])
 
 
@@ -123,9 +125,48 @@ def make_methods(settings: DetectabilitySettings, box: tuple[slice, slice]) -> d
     for model in settings.models:
         for precision in settings.precisions:
             methods[f"{model} {precision}"] = _model_method(model, precision, box, settings.denoise_as == "stack")
+    if settings.adapt_steps:
+        for model in settings.models:
+            methods[f"{model} fp32 adapted"] = AdaptedModel(model, settings.adapt_steps, box,
+                                                             settings.denoise_as == "stack")
     if settings.nlm:
         methods["nlm"] = _nlm_method(box)
     return methods
+
+
+class AdaptedModel:
+    """A model in FP32 adapted (``inference.adaptation``) to one image set before it denoises that set's two
+    classes: ``prepare(present, absent)`` adapts a copy to both classes' realisations stacked as one scan (one
+    network for both, so that the observer compares images made alike), then each call denoises as
+    ``_model_method`` does."""
+
+    def __init__(self, model: str, steps: int, box: tuple[slice, slice], as_stack: bool) -> None:
+        self.model, self.steps, self.box, self.as_stack = model, steps, box, as_stack
+        self.engine = None
+        self.adapted = None
+
+    def prepare(self, present: np.ndarray, absent: np.ndarray) -> None:
+        """Adapt a copy of the network to this image set (its crops, both classes).
+
+        Args:
+            present: the signal-present realisations, (N, Y, X) HU.
+            absent: the signal-absent ones.
+        """
+        from ..inference.adaptation import Adaptation
+        from ..inference.pipeline import prepare_engine
+
+        if self.engine is None:
+            self.engine = prepare_engine(self.model, "fp32", "cpu", adaptation=Adaptation(steps=self.steps))
+        both = np.ascontiguousarray(np.concatenate([present, absent])[:, self.box[0], self.box[1]])
+        self.adapted = self.engine.adapted_to(both)
+
+    def __call__(self, stack: np.ndarray) -> np.ndarray:
+        if self.adapted is None:
+            raise RuntimeError("AdaptedModel.prepare must be called with the image set first")
+        crops = np.ascontiguousarray(stack[:, self.box[0], self.box[1]])
+        if self.as_stack:
+            return self.adapted.denoise(crops)
+        return np.stack([self.adapted.denoise(crop[None])[0] for crop in crops])
 
 
 def _model_method(model: str, precision: str, box: tuple[slice, slice], as_stack: bool) -> Method:
@@ -240,6 +281,8 @@ def run_study(root: Path, settings: DetectabilitySettings,
     for source, dose, present, absent in image_sets(root, settings):
         for name, method in methods.items():
             on_step(f"{source} {dose:g} x dose: {name} ({len(present)} + {len(absent)} realisations)")
+            if hasattr(method, "prepare"):
+                method.prepare(present, absent)
             processed_p, processed_a = method(present), method(absent)
             for row in score_set(processed_p, processed_a, geometries, box, settings, signal):
                 rows.append({"source": source, "dose": dose, "method": name, **row})

@@ -20,9 +20,10 @@ from ..models.files import LoadedModel, load_model
 from ..models.noise_channel import noise_conditioned
 from ..noise.estimate import NoiseEstimate, estimate_noise_per_slice, estimate_noise_std
 from ..progress import Progress
-from ..runtime.backends import Choice, Runner, describe_runner, pick_backend, runner_for
+from ..runtime.backends import Choice, Runner, describe_runner, pick_backend, resolve_choice, runner_for
 from ..runtime.precision_auto import choose_precision
 from ..vocabulary import DEFAULT_MODEL, Backend, Device, Precision
+from .adaptation import Adaptation, AdaptationReport, adapt_model, int8_refusal
 from .self_ensemble import self_ensemble
 from .tiled import default_tile_voxels, denoise_hu, output_volume
 from .tiling import Halo
@@ -40,6 +41,9 @@ class Engine:
         self_ensemble: whether ``run`` averages the 8 flips of each tile (recorded in the description and the
             output's metadata).
         strength: 0: the input unchanged, 1: the network's full correction; in between a blend (``blend``).
+        adaptation: where set, each scan is denoised by a copy of the network adapted to it first
+            (``adapted_to``; ``denoise_with`` does it).
+        adapted: set on the engine ``adapted_to`` returns: what the adaptation did.
     """
 
     loaded: LoadedModel
@@ -48,13 +52,17 @@ class Engine:
     backend: str
     self_ensemble: bool = False
     strength: float = 1.0  # 0: the input unchanged, 1: the network's full correction; in between a blend
+    adaptation: Adaptation | None = None  # asked for: each scan gets a copy of the network adapted to it
+    adapted: AdaptationReport | None = None  # done: this engine's network is such a copy
 
     @property
     def description(self) -> str:
         """What runs, for people: e.g. ``stresnet INT8 on CPU via OpenVINO, strength 0.5``."""
         ensemble = ", self-ensemble of 8 flips" if self.self_ensemble else ""
         strength = f", strength {self.strength:g}" if self.strength != 1.0 else ""
-        return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}{ensemble}{strength}"
+        adapt = (f", adapted to each scan first ({self.adaptation.steps} steps)" if self.adaptation
+                 else ", adapted to this scan" if self.adapted else "")
+        return f"{self.loaded.name} {describe_runner(self.choice, self.backend)}{ensemble}{strength}{adapt}"
 
     def caption(self, noise: NoiseEstimate, seconds: float) -> str:
         """How an output was made, for a figure: model, precision, strength, the input's noise and the time.
@@ -66,15 +74,17 @@ class Engine:
         level = (f"input noise about {noise.std_hu:.0f} HU" if np.isfinite(noise.std_hu)
                  else "input noise not measured (no flat soft tissue)")
         ensemble = ", self-ensemble of 8 flips" if self.self_ensemble else ""
-        return (f"model {self.loaded.name}, {describe_runner(self.choice, self.backend)}, strength "
+        adapted = ", adapted to this scan" if self.adapted else ""
+        return (f"model {self.loaded.name}{adapted}, {describe_runner(self.choice, self.backend)}, strength "
                 f"{self.strength:g}{ensemble}; {level}; denoised in {seconds:.1f} s")
 
     def event(self) -> dict:
-        """What runs, for programs (the ``engine`` event): model, precision, device, backend, self-ensemble and
-        strength."""
+        """What runs, for programs (the ``engine`` event): model, precision, device, backend, self-ensemble,
+        strength and the steps of ``--adapt`` (null without)."""
         return events.event("engine", model=self.loaded.name, precision=str(self.choice.precision),
                             device=str(self.choice.device), backend=str(self.backend),
-                            self_ensemble=self.self_ensemble, strength=self.strength)
+                            self_ensemble=self.self_ensemble, strength=self.strength,
+                            adapt_steps=self.adaptation.steps if self.adaptation else None)
 
     @property
     def noise_conditioned(self) -> bool:
@@ -107,20 +117,62 @@ class Engine:
         Returns:
             The denoised volume in HU, float32, (z, y, x), or (z * f, y, x) for a network upscaling z by f.
         """
-        gain = 1.0
-        if self.noise_conditioned:
-            rule = self.loaded.noise_level_gain
-            if noise_std_hu is None and self.per_slice_noise:
-                noise_std_hu = estimate_noise_per_slice(hu).std_hu
-            if noise_std_hu is None or (noise_grain is None and not rule.is_constant):
-                estimate = estimate_noise_std(hu)
-                noise_std_hu = estimate.std_hu if noise_std_hu is None else noise_std_hu
-                noise_grain = estimate.grain if noise_grain is None else noise_grain
-            gain = rule.for_grain(noise_grain)
+        noise_std_hu, gain = self.noise_told(hu, noise_std_hu, noise_grain)
         tile_voxels = default_tile_voxels(self.choice.precision) if max_tile_voxels is None else max_tile_voxels
         denoised = denoise_hu(hu, self.run, self.loaded.normalization, self.loaded.halo if halo is None else halo,
                               tile_voxels, on_tile=on_tile, noise_std_hu=noise_std_hu, noise_level_gain=gain)
         return blend(hu, denoised, self.strength)
+
+    def noise_told(self, hu: np.ndarray, noise_std_hu: float | np.ndarray | None = None,
+                   noise_grain: float | None = None) -> tuple[float | np.ndarray | None, float]:
+        """What a noise-conditioned network is told about ``hu``: (its noise level, estimated where not given,
+        per slice where the card says so; the card's gain for its grain). A blind network: (the level as given, 1).
+
+        Args:
+            hu: the volume in HU, (z, y, x).
+            noise_std_hu: the level where the caller has estimated it (one number or (z,)), else None.
+            noise_grain: the input's noise grain where the caller has estimated it, else None.
+        """
+        if not self.noise_conditioned:
+            return noise_std_hu, 1.0
+        rule = self.loaded.noise_level_gain
+        if noise_std_hu is None and self.per_slice_noise:
+            noise_std_hu = estimate_noise_per_slice(hu).std_hu
+        if noise_std_hu is None or (noise_grain is None and not rule.is_constant):
+            estimate = estimate_noise_std(hu)
+            noise_std_hu = estimate.std_hu if noise_std_hu is None else noise_std_hu
+            noise_grain = estimate.grain if noise_grain is None else noise_grain
+        return noise_std_hu, rule.for_grain(noise_grain)
+
+    def adapted_to(self, hu: np.ndarray, noise_std_hu: float | np.ndarray | None = None,
+                   noise_grain: float | None = None, pixel_mm: float = 1.0,
+                   progress: Progress | None = None) -> "Engine":
+        """An engine whose network is a copy of this one's fine-tuned on ``hu`` (``inference.adaptation``),
+        running at this engine's precision, device, backend, self-ensemble and strength; this engine is unchanged.
+
+        Args:
+            hu: the scan the copy is adapted to, (z, y, x) HU; only read.
+            noise_std_hu: its noise level as the network will be told it (one number or (z,)); None: estimated.
+            noise_grain: its noise grain where known; None: measured where the card's gain needs it.
+            pixel_mm: its in-plane pixel size, mm.
+            progress: told the steps as they go (as ``update``) and the report at the end.
+
+        Raises:
+            CTDenoiseError: the engine runs INT8 (a calibrated artefact of the shipped weights), or the scan's
+                noise cannot be measured.
+        """
+        progress = progress or Progress()
+        if self.choice.precision == Precision.INT8:
+            raise int8_refusal()
+        told, gain = self.noise_told(hu, noise_std_hu, noise_grain)
+        progress.info(f"adapting {self.loaded.name} to this scan ({(self.adaptation or Adaptation()).steps} steps)")
+        loaded, report = adapt_model(self.loaded, hu, told if self.noise_conditioned else None,
+                                     self.adaptation or Adaptation(), gain, pixel_mm, str(self.choice.device),
+                                     progress.update)
+        progress.adapted(report)
+        run = runner_for(loaded, self.choice, self.backend)
+        return replace(self, loaded=loaded, run=self_ensemble(run) if self.self_ensemble else run, adaptation=None,
+                       adapted=report)
 
     def metadata(self, noise: NoiseEstimate) -> tuple[tuple[str, str], ...]:
         """What the output file's header records about how it was made.
@@ -132,7 +184,8 @@ class Engine:
             (key, value) pairs: the CTDenoise version, model name, weights' SHA-256 (empty without a registry
             entry), precision, device, strength, self-ensemble (``yes``/``no``), the input's noise level and,
             for a noise-conditioned model, the gain its network was told that level with and, where it was told a
-            per-slice map, the map's range (``LOW..HIGH`` HU).
+            per-slice map, the map's range (``LOW..HIGH`` HU); for a network adapted to the scan, what the adaptation
+            did (``AdaptationReport.summary``).
         """
         entry = self.loaded.entry
         told = ((("ctdenoise_noise_level_gain", f"{self.loaded.noise_level_gain.for_grain(noise.grain):.3g}"),)
@@ -144,7 +197,8 @@ class Engine:
                 ("ctdenoise_precision", self.choice.precision), ("ctdenoise_device", self.choice.device),
                 ("ctdenoise_strength", f"{self.strength:g}"),
                 ("ctdenoise_self_ensemble", "yes" if self.self_ensemble else "no"),
-                ("ctdenoise_input_noise_std_hu", f"{noise.std_hu:.1f}")) + told
+                ("ctdenoise_input_noise_std_hu", f"{noise.std_hu:.1f}")) + told + (
+                    (("ctdenoise_adaptation", self.adapted.summary),) if self.adapted else ())
 
 
 def blend(original: np.ndarray, denoised: np.ndarray, strength: float) -> np.ndarray:
@@ -169,7 +223,7 @@ def blend(original: np.ndarray, denoised: np.ndarray, strength: float) -> np.nda
 def prepare_engine(model: str = DEFAULT_MODEL, precision: str = Precision.FP32, device: str = Device.AUTO,
                    backend: str = Backend.AUTO,
                    progress: Progress | None = None, ensemble: bool = False, strength: float = 1.0,
-                   choice: Choice | None = None) -> Engine:
+                   choice: Choice | None = None, adaptation: Adaptation | None = None) -> Engine:
     """Load a model and build its runner once, for ``denoise_with`` and ``denoise_many``.
 
     Args:
@@ -182,6 +236,8 @@ def prepare_engine(model: str = DEFAULT_MODEL, precision: str = Precision.FP32, 
         strength: 0..1, how much of the network's correction is applied (1: all of it).
         choice: ``precision`` and ``device`` already resolved by the caller (``resolve_choice``), so they are not
             resolved again; None resolves them here.
+        adaptation: adapt a copy of the network to each scan before denoising it (``Engine.adapted_to``); ``auto``
+            precision then runs FP32 where it would have run INT8, and an explicit INT8 is refused.
 
     Returns:
         The engine: the loaded model, its runner and how it runs.
@@ -193,12 +249,18 @@ def prepare_engine(model: str = DEFAULT_MODEL, precision: str = Precision.FP32, 
         raise CTDenoiseError(f"Strength must be between 0 and 1, got {strength}.", "Use e.g. --strength 0.7.")
     progress = progress or Progress()
     choice = choice or choose_precision(precision, device, model, backend)  # 'auto' picks the fastest here
+    if adaptation is not None and choice.precision == Precision.INT8:
+        if precision != Precision.AUTO:
+            raise int8_refusal()
+        choice = replace(resolve_choice(Precision.FP32, choice.device),
+                         note="precision auto: FP32, because --adapt fine-tunes the weights (INT8 is a fixed artefact)")
     if choice.note:
         progress.info(choice.note)
     engine_name = pick_backend(choice, backend)
     loaded = load_model(model)
     run = runner_for(loaded, choice, engine_name)
-    engine = Engine(loaded, self_ensemble(run) if ensemble else run, choice, engine_name, ensemble, strength)
+    engine = Engine(loaded, self_ensemble(run) if ensemble else run, choice, engine_name, ensemble, strength,
+                    adaptation)
     progress.running(engine.description, engine.event())
     return engine
 
@@ -294,7 +356,10 @@ def denoise_with(engine: Engine, input_path: str | os.PathLike, output_path: str
             noise = replace(noise, map_hu=(float(np.nanmin(levels)), float(np.nanmax(levels))))
     progress.noise(noise)
     progress.update(0, 1)
-    denoise_started = time.perf_counter()
+    denoise_started = time.perf_counter()  # an adaptation counts as denoising time
+    if engine.adaptation is not None:
+        engine = engine.adapted_to(volume.array, levels if engine.noise_conditioned else None, noise.grain,
+                                   float(volume.spacing[0]), progress)
     denoised = engine.denoise(volume.array, max_tile_voxels, halo, progress.update, levels, noise.grain)
     denoise_seconds = time.perf_counter() - denoise_started
     result = output_volume(volume, to_int16_hu(denoised))

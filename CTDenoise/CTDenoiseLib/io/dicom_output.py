@@ -62,12 +62,14 @@ class Derivation:
         precision: the precision that ran (fp32, fp16, int8).
         strength: the denoising strength (1.0: the network's full correction).
         weights_sha256: SHA-256 of the model weights, recorded for traceability.
+        adaptation_steps: > 0: a copy of the network was first adapted to the scan in this many steps (``--adapt``).
     """
 
     model: str
     precision: str
     strength: float = 1.0
     weights_sha256: str = ""
+    adaptation_steps: int = 0
 
     def series_description(self, source: str = "") -> str:
         """The derived series' SeriesDescription, cut to the VR's 64 characters.
@@ -75,13 +77,16 @@ class Derivation:
         Args:
             source: the input series' description (kept in brackets), or empty.
         """
-        ours = f"CTDenoise {self.model} {self.precision} strength {self.strength:g}"
+        adapted = " adapted" if self.adaptation_steps else ""
+        ours = f"CTDenoise {self.model}{adapted} {self.precision} strength {self.strength:g}"
         return (f"{ours} ({source})" if source else ours)[:LO_MAX]
 
     def derivation_description(self) -> str:
-        """The DerivationDescription: engine version, model, weights' SHA-256, precision and strength."""
+        """The DerivationDescription: engine version, model, weights' SHA-256, adaptation, precision and strength."""
         weights = f", weights SHA-256 {self.weights_sha256[:16]}" if self.weights_sha256 else ""
-        return (f"Low-dose CT denoising by CTDenoise {__version__}: model {self.model}{weights}, "
+        adapted = (f", adapted to this scan ({self.adaptation_steps} steps of self-supervised fine-tuning)"
+                   if self.adaptation_steps else "")
+        return (f"Low-dose CT denoising by CTDenoise {__version__}: model {self.model}{weights}{adapted}, "
                 f"precision {self.precision}, strength {self.strength:g}")
 
 
