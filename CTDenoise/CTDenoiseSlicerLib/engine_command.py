@@ -58,6 +58,7 @@ class DenoiseOptions:
     max_tile_mvox: float | None = None
     self_ensemble: bool = False
     strength: float = 1.0  # 1: the network's output; 0: the input; between: a blend
+    adapt: bool = False  # fine-tune a copy of the network on this scan first (--adapt)
 
 
 def denoise_command(python: str, input_path: str, output_path: str, options: DenoiseOptions) -> list[str]:
@@ -79,6 +80,8 @@ def denoise_command(python: str, input_path: str, output_path: str, options: Den
         args.append("--self-ensemble")
     if options.strength < 1.0:  # 1.0 is the engine's default
         args += ["--strength", f"{options.strength:.2f}"]
+    if options.adapt:
+        args.append("--adapt")
     return args
 
 

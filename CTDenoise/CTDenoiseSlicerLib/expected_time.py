@@ -24,6 +24,7 @@ class SpeedTable:
     voxels_per_second: dict[tuple[str, str, str, str], float]  # (model, precision, engine, device) -> voxels/s
     machine: str
     same_network: dict[str, str] = field(default_factory=dict)  # model -> the measured model it has the network of
+    adaptation_seconds: float | None = None  # adapting a network to one scan (--adapt), measured on the CPU
 
     def measured_model(self, model: str) -> str:
         """The model whose rows stand for ``model`` (itself, or the measured one with the same network)."""
@@ -37,7 +38,7 @@ class SpeedTable:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         rates = {(row["model"], row["precision"], row["engine"], row["device"]): row["voxels"] / row["seconds"]
                  for row in data["rows"]}
-        return cls(rates, data["machine"], dict(data.get("same_network", {})))
+        return cls(rates, data["machine"], dict(data.get("same_network", {})), data.get("adaptation_seconds"))
 
 
 def expected_seconds(table: SpeedTable, model: str, path: ExecutionPath, voxels: int,
@@ -58,7 +59,7 @@ def expected_seconds(table: SpeedTable, model: str, path: ExecutionPath, voxels:
 
 
 def expected_time_text(table: SpeedTable, model: str, path: ExecutionPath, voxels: int,
-                       self_ensemble: bool = False) -> str:
+                       self_ensemble: bool = False, adapt: bool = False) -> str:
     """One line for the panel, e.g. ``Expected: about 24 s (STResNet INT8 on the CPU (OpenVINO)); ...``.
 
     Args:
@@ -67,6 +68,7 @@ def expected_time_text(table: SpeedTable, model: str, path: ExecutionPath, voxel
         path: the precision, device and engine that will run.
         voxels: the volume's voxel count.
         self_ensemble: 8 passes per tile.
+        adapt: the network is first adapted to the scan (a fixed number of steps, whatever its size).
     """
     title = TITLES.get(model, model)
     seconds = expected_seconds(table, model, path, voxels, self_ensemble)
@@ -74,5 +76,8 @@ def expected_time_text(table: SpeedTable, model: str, path: ExecutionPath, voxel
         return f"Expected time: not measured for {title} {path.describe()}."
     measured = table.measured_model(model)
     proxy = f", measured with {TITLES.get(measured, measured)}, the same network," if measured != model else ""
+    adapting = (f", plus about {format_duration(table.adaptation_seconds)} to adapt it to this scan first"
+                if adapt and table.adaptation_seconds else "")
     return (f"Expected: about {format_duration(seconds)} for {voxels / 1e6:.1f} M voxels with {title} "
-            f"{path.describe()}, plus a few seconds to start (estimate from measurements{proxy} on {table.machine}).")
+            f"{path.describe()}{adapting}, plus a few seconds to start (estimate from measurements{proxy} on "
+            f"{table.machine}).")

@@ -23,6 +23,7 @@ class CTDenoiseParameterNode:
     strength: Annotated[float, WithinRange(0.0, 1.0)] = 1.0  # blend of input (0) and network output (1)
     maxTileMvox: Annotated[float, WithinRange(0.0, MAX_TILE_MVOX)] = 0.0  # 0: the engine decides
     selfEnsemble: bool = False  # average the 8 flips of each tile: 8x the time, about +0.2 dB
+    adaptToScan: bool = False  # fine-tune a copy of the network on this scan first (--adapt): minutes, runs FP32
     keepTemporaryFiles: bool = False
     segmentation: vtkMRMLSegmentationNode
     segmentId: str = ""

@@ -16,7 +16,7 @@ from typing import Callable
 
 # Every event `ctdenoise denoise` prints (CTDenoiseLib/events.py DENOISE_EVENTS; a test keeps them equal): the
 # Slicer side acts on progress, error and done, and hands every event to its observer.
-KNOWN_EVENTS = ("progress", "info", "engine", "noise", "done", "error", "file", "batch", "send")
+KNOWN_EVENTS = ("progress", "info", "engine", "noise", "adapted", "done", "error", "file", "batch", "send")
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,13 @@ class ProgressTracker:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._first: tuple[float, int] | None = None
+        self._total: int | None = None
         self.snapshot = ProgressSnapshot(0, None)
 
     def update(self, done: int, total: int) -> ProgressSnapshot:
         now = self._clock()
+        if total != self._total:  # a new stage (adaptation steps, then tiles): its own rate
+            self._first, self._total = None, total
         if total <= 0:
             self.snapshot = ProgressSnapshot(100 if done else 0, None)
             return self.snapshot
@@ -126,6 +129,7 @@ class RunStatus:
         self.noise_hu: float | None = None
         self.noise_method = ""
         self.noise_map_hu: tuple[float, float] | None = None  # lowest and highest slice the network was told
+        self.adapting = False  # the network is being adapted to the scan (--adapt), before the tiles
         self.snapshot: ProgressSnapshot | None = None
 
     def update(self, event: EngineEvent) -> None:
@@ -134,6 +138,9 @@ class RunStatus:
         """
         if event.kind == "engine":
             self.path = engine_path(event) or self.path
+            self.adapting = bool(event.data.get("adapt_steps"))
+        elif event.kind == "adapted":
+            self.adapting = False
         elif event.kind == "noise":
             self.noise_hu, self.noise_method = event.data["std_hu"], str(event.data.get("method", ""))
             span = event.data.get("map_hu")
@@ -142,6 +149,8 @@ class RunStatus:
     @property
     def text(self) -> str:
         parts = [self.snapshot.text if self.snapshot else "Starting the engine (loading PyTorch and the model)…"]
+        if self.adapting:
+            parts.insert(0, "Adapting the network to this scan")
         if self.path:
             precision, device, engine = self.path
             parts.append(f"running {precision.upper()} on the {'GPU' if device == 'cuda' else 'CPU'} "

@@ -205,8 +205,9 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.deviceInfoLabel.text = "Checking what this computer can run…"
             self.ui.expectedTimeLabel.text = ""
             return
+        # an adapted network runs FP32: 'auto' then takes the path it takes on a CPU without fast INT8
         path = predict_path(choices.precision, choices.device, cuda, openvino, precisions,
-                            bool(environment.int8_cpu_flags))
+                            bool(environment.int8_cpu_flags) and not node.adaptToScan)
         if choices.precision is Precision.AUTO:
             self.ui.deviceInfoLabel.text = (f"Auto: the engine picks the fastest path here, most likely "
                                             f"{path.describe()}; it says which when it starts.")
@@ -218,7 +219,7 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         x, y, z = image.GetDimensions()
         self.ui.expectedTimeLabel.text = expected_time_text(self._speeds, node.model, path, x * y * z,
-                                                            node.selfEnsemble)
+                                                            node.selfEnsemble, node.adaptToScan)
 
     def _onParameterNodeModified(self, caller=None, event=None) -> None:
         if self._updating:
@@ -309,7 +310,7 @@ class CTDenoiseWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         node = self._parameterNode
         options = DenoiseOptions(node.model, node.precision.value, node.device.value, node.maxTileMvox or None,
-                                 node.selfEnsemble, node.strength)
+                                 node.selfEnsemble, node.strength, node.adaptToScan)
         # shown before the start, so that a start failure's message below is what stays on screen
         self._runStatus = RunStatus()
         self.ui.statusLabel.text = self._runStatus.text

@@ -13,6 +13,7 @@ sys.path.insert(0, str(REPO / "CTDenoise"))
 
 from CTDenoiseSlicerLib.device_options import ExecutionPath  # noqa: E402
 from CTDenoiseSlicerLib.expected_time import SpeedTable, expected_seconds, expected_time_text  # noqa: E402
+from CTDenoiseSlicerLib.progress import format_duration  # noqa: E402
 
 FULL = 512 * 512 * 300
 
@@ -43,6 +44,15 @@ def test_the_line_says_it_is_an_estimate_from_measurements() -> None:
     assert "estimate from measurements on 2 cores" in text
     gpu = expected_time_text(table, "stresnet", ExecutionPath("fp16", "cuda", "torch"), FULL)
     assert "not measured" in gpu
+
+
+def test_adapting_adds_the_measured_adaptation_time() -> None:
+    table = SpeedTable.load()
+    fp32 = ExecutionPath("fp32", "cpu", "openvino")
+    assert table.adaptation_seconds and 60 < table.adaptation_seconds < 600
+    text = expected_time_text(table, "stunet", fp32, FULL, adapt=True)
+    assert f"plus about {format_duration(table.adaptation_seconds)} to adapt it to this scan first" in text
+    assert "to adapt" not in expected_time_text(table, "stunet", fp32, FULL)
 
 
 def test_a_model_with_a_measured_models_network_takes_its_rows_and_says_so() -> None:

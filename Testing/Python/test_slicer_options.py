@@ -142,6 +142,8 @@ def test_denoise_command_is_the_documented_cli() -> None:
     assert ec.denoise_command("py", "a", "b", ec.DenoiseOptions(strength=0.6))[-2:] == ["--strength", "0.60"]
     with pytest.raises(ValueError, match="between 0 and 1"):
         ec.denoise_command("py", "a", "b", ec.DenoiseOptions(strength=1.5))
+    assert "--adapt" not in default
+    assert ec.denoise_command("py", "a", "b", ec.DenoiseOptions(adapt=True))[-1] == "--adapt"
 
 
 def test_children_get_utf8_streams_whatever_the_code_page() -> None:

@@ -35,6 +35,25 @@ def test_tracker_measures_rate_from_the_first_progress_event() -> None:
     assert tracker.update(9, 4).percent == 100  # clamped
 
 
+def test_a_new_stage_of_progress_gets_its_own_rate() -> None:
+    # --adapt reports its steps, then the tiles: the tiles' time left must not come from the steps' rate
+    times = iter([0.0, 100.0, 200.0, 201.0, 202.0])
+    tracker = ProgressTracker(clock=lambda: next(times))
+    tracker.update(0, 300)
+    assert tracker.update(150, 300).seconds_left == pytest.approx(100.0)
+    assert tracker.update(0, 10).seconds_left is None and tracker.update(1, 10).seconds_left == pytest.approx(9.0)
+    assert tracker.update(2, 10).percent == 20
+
+
+def test_the_status_line_says_when_the_network_is_being_adapted() -> None:
+    status = RunStatus()
+    status.update(parse_event('{"event":"engine","precision":"fp32","device":"cpu","backend":"openvino",'
+                              '"adapt_steps":300}'))
+    assert status.text.startswith("Adapting the network to this scan; ")
+    status.update(parse_event('{"event":"adapted","steps":300,"kernel":"hann","seconds":150.2}'))
+    assert not status.text.startswith("Adapting")
+
+
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (4.4, 75, 3725)] == ["4 s", "1 min 15 s", "1 h 02 min"]
 

@@ -23,7 +23,7 @@ EXPECTED = {
     "deviceComboBox": "QComboBox", "deviceInfoLabel": "QLabel", "outputSelector": "qMRMLNodeComboBox",
     "strengthSlider": "ctkSliderWidget", "expectedTimeLabel": "QLabel",
     "tileSizeSpinBox": "QDoubleSpinBox", "keepTemporaryFilesCheckBox": "QCheckBox",
-    "selfEnsembleCheckBox": "QCheckBox", "applyButton": "QPushButton",
+    "selfEnsembleCheckBox": "QCheckBox", "adaptCheckBox": "QCheckBox", "applyButton": "QPushButton",
     "progressBar": "QProgressBar", "statusLabel": "QLabel", "showLogButton": "QPushButton",
     "segmentSelector": "qMRMLSegmentSelectorWidget", "radiomicsInputSelector": "qMRMLNodeComboBox",
     "radiomicsDenoisedSelector": "qMRMLNodeComboBox", "radiomicsReferenceSelector": "qMRMLNodeComboBox",
