@@ -11,7 +11,6 @@ from .events import emit, event
 from .vocabulary import ProgressFormat
 
 if TYPE_CHECKING:
-    from .inference.adaptation import AdaptationReport
     from .noise.estimate import NoiseEstimate
 
 
@@ -53,13 +52,14 @@ class Progress:
         else:
             self.info("estimated noise: no flat soft tissue found to measure it in")
 
-    def adapted(self, report: "AdaptationReport") -> None:
+    def adapted(self, summary: str, adapted: dict) -> None:
         """A network was adapted to the scan (``--adapt``); people read it as an info line.
 
         Args:
-            report: what the adaptation did.
+            summary: what the adaptation did, in words.
+            adapted: the same as an ``adapted`` event (``inference.adaptation.AdaptationReport.event``).
         """
-        self.info(report.summary)
+        self.info(summary)
 
     def finished(self, output: str, seconds: float) -> None:
         """The output is written.
@@ -117,14 +117,15 @@ class JsonProgress(Progress):
         """
         emit(estimate.event(), self.stream)
 
-    def adapted(self, report: "AdaptationReport") -> None:
-        """The info line for the log, then an ``adapted`` event.
+    def adapted(self, summary: str, adapted: dict) -> None:
+        """The info line for the log, then the ``adapted`` event.
 
         Args:
-            report: what the adaptation did.
+            summary: what the adaptation did, in words.
+            adapted: the ``adapted`` event.
         """
-        super().adapted(report)
-        emit(report.event(), self.stream)
+        super().adapted(summary, adapted)
+        emit(adapted, self.stream)
 
     def finished(self, output: str, seconds: float) -> None:
         """A ``done`` event.

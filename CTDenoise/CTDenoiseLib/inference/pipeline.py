@@ -169,7 +169,7 @@ class Engine:
         loaded, report = adapt_model(self.loaded, hu, told if self.noise_conditioned else None,
                                      self.adaptation or Adaptation(), gain, pixel_mm, str(self.choice.device),
                                      progress.update)
-        progress.adapted(report)
+        progress.adapted(report.summary, report.event())
         run = runner_for(loaded, self.choice, self.backend)
         return replace(self, loaded=loaded, run=self_ensemble(run) if self.self_ensemble else run, adaptation=None,
                        adapted=report)
