@@ -19,7 +19,7 @@ from CTDenoiseLib.models.files import load_model
 from CTDenoiseLib.noise.estimate import estimate_noise_per_slice
 from CTDenoiseLib.simulation.kernels import KERNELS
 from CTDenoiseLib.simulation.low_dose import DoseSimulation, simulate_low_dose_hu
-from CTDenoiseLib.simulation.noise_field import field_grain, nearest_kernel, noise_field, soft_tissue
+from CTDenoiseLib.simulation.noise_field import nearest_kernel, noise_field, soft_tissue
 from CTDenoiseLib.simulation.phantom import chest_phantom
 
 from conftest import shared_path
@@ -31,6 +31,13 @@ WINDOW = (-1000.0, 1000.0)
 @pytest.fixture(scope="module")
 def chest() -> np.ndarray:
     return chest_phantom((4, 160, 160), spacing_mm=2.0).array.astype(np.float32)
+
+
+def field_grain(field: np.ndarray, mask: np.ndarray) -> float:
+    """sqrt(1 - correlation of horizontal neighbours) of a noise field inside ``mask`` (1: white, lower: coarser)."""
+    difference = field[..., 1:] - field[..., :-1]
+    inside = mask[..., 1:] & mask[..., :-1]
+    return float(np.std(difference[inside]) / (np.sqrt(2.0) * np.std(field[..., 1:][inside])))
 
 
 def noisy(clean: np.ndarray, kernel: str, dose: float = 0.1) -> np.ndarray:

@@ -138,7 +138,7 @@ class AdaptedModel:
     """A model in FP32 adapted (``inference.adaptation``) to one image set before it denoises that set's two
     classes: ``prepare(present, absent)`` adapts a copy to both classes' realisations stacked as one scan (one
     network for both, so that the observer compares images made alike), then each call denoises as
-    ``_model_method`` does."""
+    ``_denoise_crops`` does."""
 
     def __init__(self, model: str, steps: int, box: tuple[slice, slice], as_stack: bool) -> None:
         self.model, self.steps, self.box, self.as_stack = model, steps, box, as_stack
@@ -163,10 +163,7 @@ class AdaptedModel:
     def __call__(self, stack: np.ndarray) -> np.ndarray:
         if self.adapted is None:
             raise RuntimeError("AdaptedModel.prepare must be called with the image set first")
-        crops = np.ascontiguousarray(stack[:, self.box[0], self.box[1]])
-        if self.as_stack:
-            return self.adapted.denoise(crops)
-        return np.stack([self.adapted.denoise(crop[None])[0] for crop in crops])
+        return _denoise_crops(self.adapted, stack, self.box, self.as_stack)
 
 
 def _model_method(model: str, precision: str, box: tuple[slice, slice], as_stack: bool) -> Method:
@@ -178,12 +175,17 @@ def _model_method(model: str, precision: str, box: tuple[slice, slice], as_stack
 
         if engine is None:
             engine = prepare_engine(model, precision, "cpu")
-        crops = np.ascontiguousarray(stack[:, box[0], box[1]])
-        if as_stack:
-            return engine.denoise(crops)
-        return np.stack([engine.denoise(crop[None])[0] for crop in crops])  # one realisation = one volume
+        return _denoise_crops(engine, stack, box, as_stack)
 
     return run
+
+
+def _denoise_crops(engine, stack: np.ndarray, box: tuple[slice, slice], as_stack: bool) -> np.ndarray:
+    """The crops of ``stack`` denoised by ``engine``: as one volume, or each realisation as its own volume."""
+    crops = np.ascontiguousarray(stack[:, box[0], box[1]])
+    if as_stack:
+        return engine.denoise(crops)
+    return np.stack([engine.denoise(crop[None])[0] for crop in crops])  # one realisation = one volume
 
 
 def _nlm_method(box: tuple[slice, slice]) -> Method:

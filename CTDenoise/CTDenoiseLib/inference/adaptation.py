@@ -26,7 +26,7 @@ import torch
 from ..errors import CTDenoiseError
 from ..models.noise_channel import channel_value
 from ..noise.estimate import estimate_noise_per_slice
-from ..simulation.noise_field import nearest_kernel, noise_field
+from ..simulation.noise_field import BODY_HU, nearest_kernel, noise_field
 
 if TYPE_CHECKING:
     from ..models.files import LoadedModel
@@ -162,7 +162,7 @@ def adapt_model(loaded: "LoadedModel", hu: np.ndarray, told_hu: float | np.ndarr
         fields = [noise_field(image, levels[slab], pixel_mm, kernel, settings.seed * 1000 + slab_index * 10 + draw)
                   for draw in range(settings.fields_per_slab)]
         channel = np.asarray(channel_value(told[slab] * math.sqrt(1 + alpha ** 2), level_gain), dtype=np.float32)
-        inside = np.argwhere(image[len(image) // 2] > -500.0)  # patch centres in the body, not in the air around it
+        inside = np.argwhere(image[len(image) // 2] > BODY_HU)  # patch centres in the body, not in the air around it
         slabs.append((image, fields, channel, inside))
     conditioned = int(getattr(loaded.module, "input_channels", 1)) == 2
     module = copy.deepcopy(loaded.module).float().to(device).eval()  # eval: the networks have no normalisation layers

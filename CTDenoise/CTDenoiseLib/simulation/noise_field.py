@@ -22,19 +22,6 @@ MIN_MASK_PIXELS = 500  # soft-tissue pixels below which a slice is scaled on its
 BODY_HU = -500.0
 
 
-def field_grain(field: np.ndarray, mask: np.ndarray) -> float:
-    """sqrt(1 - correlation of horizontal neighbours) of a noise field inside ``mask``, as ``noise.estimate``
-    measures an image's grain (1: white noise, lower: coarser).
-
-    Args:
-        field: (Z, Y, X) noise, HU.
-        mask: where to measure, the same shape.
-    """
-    difference = field[..., 1:] - field[..., :-1]
-    inside = mask[..., 1:] & mask[..., :-1]
-    return float(np.std(difference[inside]) / (np.sqrt(2.0) * np.std(field[..., 1:][inside])))
-
-
 def soft_tissue(hu: np.ndarray) -> np.ndarray:
     """Per slice, the pixels whose smoothed value is soft tissue (``noise.estimate``'s HU range), where a slice
     has at least ``MIN_MASK_PIXELS`` of them; else the slice's body (above ``BODY_HU``).
